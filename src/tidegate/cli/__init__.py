@@ -1,0 +1,5 @@
+"""The `tidegate` command."""
+
+from ._main import cli, main
+
+__all__ = ["cli", "main"]

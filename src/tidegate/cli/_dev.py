@@ -1,0 +1,109 @@
+"""`tidegate dev`: a local Kubernetes API server, etcd and OCI registry for development."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from tidegate.testing import AlreadyRunning, Environment, MissingPrerequisite, StartError
+
+DEFAULT_DIR = ".tidegate/dev"
+
+_dir_option = click.option(
+    "--dir",
+    "directory",
+    default=DEFAULT_DIR,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder holding the environment's state, certificates, data and logs.",
+)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group()
+def dev() -> None:
+    """Run a local environment: etcd, kube-apiserver and an OCI registry on 127.0.0.1."""
+
+
+@dev.command()
+@_dir_option
+def up(directory: str) -> None:
+    """Start the environment and print the variables that point tools at it.
+
+    Use as: eval "$(tidegate dev up)". The processes keep running until `tidegate dev down`.
+    """
+    env = Environment(directory, detach=True, log=_say)
+    try:
+        env.start()
+    except AlreadyRunning as exc:
+        _say(f"{exc}; not starting another (stop it with: tidegate dev down --dir {directory})")
+        click.echo(env.exports(), nl=False)
+        return
+    except (StartError, MissingPrerequisite) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _say(f"environment running in {env.directory}")
+    click.echo(env.exports(), nl=False)
+
+
+@dev.command()
+@_dir_option
+def down(directory: str) -> None:
+    """Stop exactly the processes `tidegate dev up` started in DIR."""
+    env = Environment(directory, log=_say)
+    if not env.state.processes:
+        _say(f"no environment in {env.directory}")
+        return
+    try:
+        stopped = env.stop()
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _say("stopped " + (", ".join(stopped) if stopped else "nothing (no recorded process was running)"))
+
+
+@dev.command()
+@_dir_option
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
+def status(directory: str, output: str) -> None:
+    """Report which of the environment's processes run; exit 1 unless all do."""
+    env = Environment(directory)
+    rows = [
+        {
+            "name": p.name,
+            "pid": p.pid,
+            "running": p.alive(),
+            "ports": p.ports,
+            "log": p.log,
+        }
+        for p in env.state.processes
+    ]
+    healthy = bool(rows) and all(row["running"] for row in rows)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "directory": str(env.directory),
+                    "running": healthy,
+                    "kubeconfig": env.state.kubeconfig,
+                    "apiserver": env.apiserver,
+                    "registry": env.registry,
+                    "processes": rows,
+                },
+                indent=2,
+            )
+        )
+    elif not rows:
+        click.echo(f"no environment in {env.directory}")
+    else:
+        click.echo(f"{'NAME':<16}{'PID':<9}{'STATUS':<10}PORTS")
+        for row in rows:
+            state = "running" if row["running"] else "stopped"
+            ports = ",".join(str(p) for p in row["ports"])
+            click.echo(f"{row['name']:<16}{row['pid']:<9}{state:<10}{ports}")
+        click.echo(f"kubeconfig: {env.state.kubeconfig}")
+        click.echo(f"registry:   {env.registry}")
+    sys.exit(0 if healthy else 1)

@@ -1,0 +1,23 @@
+"""Top-level command group; each verb lives in a module of its own."""
+
+from __future__ import annotations
+
+import click
+
+from tidegate import __version__
+
+from ._dev import dev
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="tidegate", message="%(prog)s %(version)s")
+def cli() -> None:
+    """tidegate keeps Kubernetes clusters in the state declared in versioned, signed
+    artifacts (OCI, Git, Helm, S3), speaking Flux CD v2's API."""
+
+
+cli.add_command(dev)
+
+
+def main() -> None:
+    cli()

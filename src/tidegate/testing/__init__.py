@@ -1,0 +1,20 @@
+"""The test environment: real etcd, kube-apiserver and OCI registry on 127.0.0.1.
+
+Used by the pytest fixtures (`tidegate.testing.pytest_plugin`), by benchmarks, and by
+`tidegate dev up|down|status`.
+"""
+
+from ._binaries import KUBERNETES_VERSION, Binaries, MissingPrerequisite, cache_dir, find_binaries
+from ._environment import AlreadyRunning, Environment, ProcessRecord, StartError
+
+__all__ = [
+    "KUBERNETES_VERSION",
+    "AlreadyRunning",
+    "Binaries",
+    "Environment",
+    "MissingPrerequisite",
+    "ProcessRecord",
+    "StartError",
+    "cache_dir",
+    "find_binaries",
+]

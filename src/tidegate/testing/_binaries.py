@@ -1,0 +1,257 @@
+"""Finding, installing or building the binaries of the test environment.
+
+kube-apiserver comes from the Go module proxy, built once per machine with the machine's `go`
+and cached under `~/.cache/tidegate/bin/<version>/`. etcd and the OCI registry (distribution)
+come from Debian's packages `etcd-server` and `docker-registry`, installed with apt when missing.
+`KUBEBUILDER_ASSETS` (a folder holding `kube-apiserver` and `etcd`, the envtest convention) takes
+precedence over all of that.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+KUBERNETES_VERSION = "1.34.4"
+# kube-apiserver 1.34 talks etcd's v3 API and runs against any etcd 3.4 or newer; Debian
+# bookworm ships 3.4.23. Older (or missing) etcd is built from the module proxy instead.
+MIN_ETCD = (3, 4, 0)
+ETCD_BUILD_VERSION = "3.5.21"
+
+Log = Callable[[str], None]
+
+
+class MissingPrerequisite(RuntimeError):
+    """Something the test environment needs is absent and cannot be installed from here."""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    kube_apiserver: Path
+    etcd: Path
+    registry: Path
+
+
+def cache_dir() -> Path:
+    """`$TIDEGATE_CACHE_DIR`, else `$XDG_CACHE_HOME/tidegate`, else `~/.cache/tidegate`."""
+    explicit = os.environ.get("TIDEGATE_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "tidegate"
+
+
+def find_binaries(log: Log = lambda _msg: None) -> Binaries:
+    """Locate every binary, installing or building what is missing (slow only the first time)."""
+    registry = _debian_binary("docker-registry", "docker-registry", log)
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets:
+        folder = Path(assets)
+        wanted = [folder / "kube-apiserver", folder / "etcd"]
+        absent = [str(p) for p in wanted if not os.access(p, os.X_OK)]
+        if absent:
+            raise MissingPrerequisite(
+                f"KUBEBUILDER_ASSETS={assets} lacks {', '.join(absent)}; "
+                "point it at a folder holding kube-apiserver and etcd, or unset it"
+            )
+        return Binaries(wanted[0], wanted[1], registry)
+    return Binaries(kube_apiserver_binary(log), etcd_binary(log), registry)
+
+
+def kube_apiserver_binary(log: Log) -> Path:
+    version = f"v{KUBERNETES_VERSION}"
+    target = cache_dir() / "bin" / version / "kube-apiserver"
+    if os.access(target, os.X_OK):
+        return target
+    minor = KUBERNETES_VERSION.split(".")[1]
+    stamp = "k8s.io/component-base/version"
+    ldflags = " ".join(
+        [
+            "-s -w",
+            f"-X {stamp}.gitVersion={version}",
+            f"-X {stamp}.gitMajor=1",
+            f"-X {stamp}.gitMinor={minor}",
+            f"-X {stamp}.gitTreeState=clean",
+            f"-X {stamp}.buildDate=1970-01-01T00:00:00Z",
+        ]
+    )
+    # k8s.io/kubernetes points its staging modules (k8s.io/api, ...) at ./staging/src; the
+    # published copies of those modules carry the same code at v0.<minor>.<patch>.
+    staging = "v0." + KUBERNETES_VERSION.split(".", 1)[1]
+    go_build(
+        "k8s.io/kubernetes",
+        version,
+        "k8s.io/kubernetes/cmd/kube-apiserver",
+        target,
+        ldflags=ldflags,
+        replace_version=lambda _module: staging,
+        log=log,
+    )
+    return target
+
+
+def etcd_binary(log: Log) -> Path:
+    found = shutil.which("etcd") or _executable("/usr/bin/etcd")
+    if found is None and _can_apt():
+        _apt_install("etcd-server", log)
+        found = shutil.which("etcd") or "/usr/bin/etcd"
+    if found and (_etcd_version(Path(found)) or (0,)) >= MIN_ETCD:
+        return Path(found)
+    version = f"v{ETCD_BUILD_VERSION}"
+    target = cache_dir() / "bin" / f"etcd-{version}" / "etcd"
+    if os.access(target, os.X_OK):
+        return target
+    go_build(
+        "go.etcd.io/etcd/v3",
+        version,
+        "go.etcd.io/etcd/v3",
+        target,
+        ldflags="-s -w",
+        replace_version=lambda _module: version,
+        log=log,
+    )
+    return target
+
+
+def _etcd_version(path: Path) -> tuple[int, ...] | None:
+    try:
+        out = subprocess.run(
+            [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except OSError:
+        return None
+    match = re.search(r"etcd Version: (\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in match.groups()) if match else None
+
+
+def _debian_binary(package: str, command: str, log: Log) -> Path:
+    found = shutil.which(command) or _executable(f"/usr/bin/{command}")
+    if found:
+        return Path(found)
+    if not _can_apt():
+        raise MissingPrerequisite(
+            f"'{command}' is missing: install the Debian package '{package}' "
+            f"(apt-get install {package})"
+        )
+    _apt_install(package, log)
+    if not os.access(f"/usr/bin/{command}", os.X_OK):
+        raise MissingPrerequisite(f"installing '{package}' did not provide /usr/bin/{command}")
+    return Path(f"/usr/bin/{command}")
+
+
+def _executable(path: str) -> str | None:
+    return path if os.access(path, os.X_OK) else None
+
+
+def _can_apt() -> bool:
+    return shutil.which("apt-get") is not None and os.geteuid() == 0
+
+
+def _apt_install(package: str, log: Log) -> None:
+    log(f"installing Debian package {package}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    with _locked(cache_dir() / "apt.lock"):
+        install = ["apt-get", "install", "-y", "--no-install-recommends", package]
+        result = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
+        if result.returncode != 0:
+            # A new machine may have no package lists yet.
+            subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=False)
+            result = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
+        if result.returncode != 0:
+            raise MissingPrerequisite(
+                f"apt-get install {package} failed:\n{_tail(result.stdout + result.stderr)}"
+            )
+
+
+def go_build(
+    module: str,
+    version: str,
+    package: str,
+    target: Path,
+    *,
+    ldflags: str,
+    replace_version: Callable[[str], str],
+    log: Log,
+) -> None:
+    """Build `package` from `module@version` off the Go module proxy into `target`.
+
+    `go install pkg@version` refuses modules whose go.mod has `replace` directives (Kubernetes
+    and etcd both point sibling modules at local folders), so the build runs in a scratch module
+    that requires `module@version` and maps each such sibling to its published version.
+    """
+    go = shutil.which("go") or _executable("/usr/local/go/bin/go")
+    if go is None:
+        raise MissingPrerequisite(
+            f"building {package}@{version} for the test environment needs Go (1.24 or newer) "
+            "on PATH: install it (https://go.dev/dl/), or set KUBEBUILDER_ASSETS to a folder "
+            "holding kube-apiserver and etcd"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.parent / ".build.lock"):
+        if os.access(target, os.X_OK):
+            return  # built by another process while this one waited
+        log(f"building {package}@{version} with {go} (once per machine; a few minutes)")
+        env = {
+            **os.environ,
+            "GOTOOLCHAIN": "local",
+            "GOFLAGS": "-mod=mod",
+            "CGO_ENABLED": "0",
+        }
+        with tempfile.TemporaryDirectory(prefix="tidegate-gobuild-") as scratch:
+            work = Path(scratch)
+            (work / "go.mod").write_text("module tidegate.local/build\n\ngo 1.24.0\n")
+            gomod = _module_gomod(go, module, version, work, env)
+            replaces = [
+                f"\t{path} => {path} {replace_version(path)}"
+                for path in re.findall(r"^\s*(\S+)\s+=>\s+\.\.?/\S*\s*$", gomod, re.M)
+            ]
+            (work / "go.mod").write_text(
+                "module tidegate.local/build\n\ngo 1.24.0\n\n"
+                f"require {module} {version}\n\nreplace (\n" + "\n".join(replaces) + "\n)\n"
+            )
+            _go(go, ["get", f"{package}@{version}"], work, env)
+            partial = target.with_suffix(".partial")
+            _go(go, ["build", "-trimpath", "-ldflags", ldflags, "-o", str(partial), package],
+                work, env)
+            partial.replace(target)
+        log(f"built {target}")
+
+
+def _module_gomod(go: str, module: str, version: str, work: Path, env: dict[str, str]) -> str:
+    info = json.loads(_go(go, ["mod", "download", "-json", f"{module}@{version}"], work, env))
+    return Path(info["GoMod"]).read_text()
+
+
+def _go(go: str, args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [go, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise MissingPrerequisite(
+            f"'go {' '.join(args)}' failed:\n{_tail(result.stderr + result.stdout)}"
+        )
+    return result.stdout
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
