@@ -7,7 +7,13 @@ import sys
 
 import click
 
-from tidegate.testing import AlreadyRunning, Environment, MissingPrerequisite, StartError
+from tidegate.testing import (
+    AlreadyRunning,
+    Environment,
+    MissingPrerequisite,
+    StartError,
+    find_binaries,
+)
 
 DEFAULT_DIR = ".tidegate/dev"
 
@@ -48,6 +54,22 @@ def up(directory: str) -> None:
         raise click.ClickException(str(exc)) from exc
     _say(f"environment running in {env.directory}")
     click.echo(env.exports(), nl=False)
+
+
+@dev.command()
+def prepare() -> None:
+    """Install or build the environment's binaries now, without starting anything.
+
+    kube-apiserver is built from the Go module proxy once per machine (a few minutes) and
+    cached; etcd and the registry come from Debian packages. KUBEBUILDER_ASSETS takes
+    precedence for kube-apiserver and etcd.
+    """
+    try:
+        binaries = find_binaries(_say)
+    except MissingPrerequisite as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, path in vars(binaries).items():
+        click.echo(f"{name.replace('_', '-')}: {path}")
 
 
 @dev.command()

@@ -20,7 +20,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,9 +89,11 @@ class Environment:
         *,
         detach: bool = False,
         log: Log = lambda _msg: None,
+        apiserver_args: Sequence[str] = (),
     ) -> None:
         self.directory = Path(directory).absolute()
         self.detach = detach
+        self.apiserver_args = list(apiserver_args)
         self._log = log
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self.state = State.read(self.state_path) or State()
@@ -126,6 +128,23 @@ class Environment:
     def running(self) -> list[ProcessRecord]:
         """The recorded processes that still run."""
         return [p for p in self.state.processes if p.alive()]
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision; returns that revision.
+
+        Watches from an older resourceVersion then get 410 Gone, as they do in a cluster once
+        etcd compacts (every 5 minutes by default).
+        """
+        current = httpx.post(f"{self.state.etcd}/v3/kv/range", json={"key": "AA=="}, timeout=10)
+        current.raise_for_status()
+        revision = int(current.json()["header"]["revision"])
+        compacted = httpx.post(
+            f"{self.state.etcd}/v3/kv/compaction",
+            json={"revision": str(revision), "physical": True},
+            timeout=30,
+        )
+        compacted.raise_for_status()
+        return revision
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -260,6 +279,7 @@ class Environment:
                 "--disable-admission-plugins=ServiceAccount",
                 "--profiling=false",
                 "--v=1",
+                *self.apiserver_args,
             ]
 
         def ready(ports: list[int]) -> bool:
