@@ -45,9 +45,12 @@ class ClusterConfig:
         """
         loader = self._loader
         if loader is not None and loader._user is not None and "exec" in loader._user:
+            # The plugin ran when the kubeconfig was loaded. Run it again only when its
+            # credential expires (the loader checks `expirationTimestamp`) or was rejected;
+            # a credential without expiry lasts for the life of the client, as in client-go.
             if refresh and hasattr(loader, "exec_plugin_expiry"):
                 del loader.exec_plugin_expiry
-            if refresh or not hasattr(loader, "exec_plugin_expiry"):
+            if refresh or hasattr(loader, "exec_plugin_expiry"):
                 await loader.load_from_exec_plugin()
             token = getattr(loader, "token", None)
             if token:

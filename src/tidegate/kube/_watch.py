@@ -25,7 +25,8 @@ class Watcher:
     difference with what it knew — ADDED, MODIFIED, DELETED — so nothing that changed in the
     gap is lost. Connection failures and 429/5xx answers are retried with capped backoff.
 
-    To resume from an earlier state, pass `known` and `resource_version`.
+    `synced` turns true once the first list has been read into `known`. To resume from an
+    earlier state, pass `known` and `resource_version`, or iterate `events()` again.
     """
 
     def __init__(
@@ -61,9 +62,10 @@ class Watcher:
         while True:
             try:
                 if self.resource_version is None:
-                    for event in await self._relist():
-                        yield event
+                    changes = await self._relist()
                     self.synced = True
+                    for event in changes:
+                        yield event
                 async for event in self._watch_once():
                     failures = 0
                     yield event
