@@ -31,7 +31,9 @@ async def test_apply_creates_then_updates_with_field_manager(kube: Client, names
     assert entry["operation"] == "Apply"
     assert "f:a" in entry["fieldsV1"]["f:data"]
 
-    updated = await kube.apply(configmap(namespace, {"a": "2", "b": "3"}), field_manager="tidegate-test")
+    updated = await kube.apply(
+        configmap(namespace, {"a": "2", "b": "3"}), field_manager="tidegate-test"
+    )
     assert updated["data"] == {"a": "2", "b": "3"}
     assert updated["metadata"]["uid"] == created["metadata"]["uid"]
     assert int(updated["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
@@ -66,7 +68,9 @@ async def test_dry_run_changes_nothing(kube: Client, namespace: str) -> None:
         await kube.get("v1", "ConfigMap", "ghost", namespace)
 
     real = await kube.apply(configmap(namespace, {"a": "1"}), field_manager="t")
-    preview = await kube.apply(configmap(namespace, {"a": "changed"}), field_manager="t", dry_run=True)
+    preview = await kube.apply(
+        configmap(namespace, {"a": "changed"}), field_manager="t", dry_run=True
+    )
     assert preview["data"] == {"a": "changed"}
     stored = await kube.get("v1", "ConfigMap", "settings", namespace)
     assert stored["data"] == {"a": "1"}
@@ -110,7 +114,13 @@ async def test_status_patch_touches_only_status(kube: Client, namespace: str) ->
     assert patched["status"]["used"] == {"pods": "2"}
     assert patched["spec"] == {"hard": {"pods": "5"}}
     # The main resource ignores status, the status subresource ignores spec.
-    await kube.patch("v1", "ResourceQuota", "q", {"spec": {"hard": {"pods": "9"}}, "status": {"used": {"pods": "0"}}}, namespace)
+    await kube.patch(
+        "v1",
+        "ResourceQuota",
+        "q",
+        {"spec": {"hard": {"pods": "9"}}, "status": {"used": {"pods": "0"}}},
+        namespace,
+    )
     stored = await kube.get("v1", "ResourceQuota", "q", namespace)
     assert stored["spec"]["hard"] == {"pods": "9"}
     assert stored["status"]["used"] == {"pods": "2"}
@@ -144,7 +154,13 @@ async def test_list_pages_through_continue_tokens(kube: Client, namespace: str) 
     for i in range(7):
         await kube.create(configmap(namespace, {"i": str(i)}, name=f"cm-{i}"))
     listed = await kube.list("v1", "ConfigMap", namespace, page_size=3, label_selector=None)
-    names = sorted(item["metadata"]["name"] for item in listed["items"] if item["metadata"]["name"].startswith("cm-"))
+    names = sorted(
+        item["metadata"]["name"]
+        for item in listed["items"]
+        if item["metadata"]["name"].startswith("cm-")
+    )
     assert names == [f"cm-{i}" for i in range(7)]
-    assert all(item["kind"] == "ConfigMap" and item["apiVersion"] == "v1" for item in listed["items"])
+    assert all(
+        item["kind"] == "ConfigMap" and item["apiVersion"] == "v1" for item in listed["items"]
+    )
     assert listed["metadata"]["resourceVersion"]

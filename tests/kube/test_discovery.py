@@ -26,9 +26,9 @@ async def test_maps_core_and_group_kinds(kube: Client) -> None:
 
 
 async def test_unknown_kinds_raise_no_kind_match(kube: Client) -> None:
-    with pytest.raises(NoKindMatch, match="no matches for kind 'Gizmo' in version 'v1'"):
+    with pytest.raises(NoKindMatch, match=r"no matches for kind 'Gizmo' in version 'v1'"):
         await kube.resource("v1", "Gizmo")
-    with pytest.raises(NoKindMatch, match="in version 'nothing.example.com/v1'"):
+    with pytest.raises(NoKindMatch, match=r"in version 'nothing\.example\.com/v1'"):
         await kube.get("nothing.example.com/v1", "Widget", "w", "default")
 
 
@@ -44,7 +44,12 @@ async def test_crd_created_at_run_time_becomes_usable(kube: Client, namespace: s
             "metadata": {"name": "widgets.tidegate.example.com"},
             "spec": {
                 "group": "tidegate.example.com",
-                "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+                "names": {
+                    "kind": "Widget",
+                    "plural": "widgets",
+                    "singular": "widget",
+                    "listKind": "WidgetList",
+                },
                 "scope": "Namespaced",
                 "versions": [
                     {
@@ -56,8 +61,14 @@ async def test_crd_created_at_run_time_becomes_usable(kube: Client, namespace: s
                             "openAPIV3Schema": {
                                 "type": "object",
                                 "properties": {
-                                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
-                                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                    "spec": {
+                                        "type": "object",
+                                        "properties": {"size": {"type": "integer"}},
+                                    },
+                                    "status": {
+                                        "type": "object",
+                                        "x-kubernetes-preserve-unknown-fields": True,
+                                    },
                                 },
                             }
                         },
@@ -87,7 +98,9 @@ async def test_crd_created_at_run_time_becomes_usable(kube: Client, namespace: s
 async def _until_established(kube: Client, name: str) -> None:
     for _ in range(100):
         crd = await kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-        conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
+        conditions = {
+            c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []
+        }
         if conditions.get("Established") == "True":
             return
         await asyncio.sleep(0.1)

@@ -11,10 +11,18 @@ pytestmark = pytest.mark.cluster
 
 async def test_service_account_needs_a_role_binding(kube: Client, namespace: str) -> None:
     await kube.create(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app", "namespace": namespace}}
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "app", "namespace": namespace},
+        }
     )
     await kube.create(
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer", "namespace": namespace}}
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "deployer", "namespace": namespace},
+        }
     )
     deployer = Impersonation.service_account(namespace, "deployer")
 
@@ -37,7 +45,11 @@ async def test_service_account_needs_a_role_binding(kube: Client, namespace: str
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
             "metadata": {"name": "deployer-reads", "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-configmaps"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "read-configmaps",
+            },
             "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
         }
     )

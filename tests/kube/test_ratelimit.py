@@ -5,11 +5,9 @@ from __future__ import annotations
 import types
 
 import pytest
-
 from kubernetes_asyncio.client import Configuration
 
-from tidegate.kube import Client, ClusterConfig, TokenBucket
-from tidegate.kube import _ratelimit
+from tidegate.kube import Client, ClusterConfig, TokenBucket, _ratelimit
 
 
 class FakeClock:
@@ -29,7 +27,9 @@ class FakeClock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(_ratelimit, "time", types.SimpleNamespace(monotonic=fake.monotonic))
-    monkeypatch.setattr(_ratelimit, "asyncio", types.SimpleNamespace(sleep=fake.sleep, Lock=_ratelimit.asyncio.Lock))
+    monkeypatch.setattr(
+        _ratelimit, "asyncio", types.SimpleNamespace(sleep=fake.sleep, Lock=_ratelimit.asyncio.Lock)
+    )
     return fake
 
 

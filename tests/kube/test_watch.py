@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tidegate.kube import Client, Gone, WatchEvent, Watcher
+from tidegate.kube import Client, Gone, Watcher, WatchEvent
 from tidegate.testing import Environment
 
 pytestmark = pytest.mark.cluster
@@ -83,7 +83,9 @@ async def test_watcher_lists_then_follows_changes(kube: Client, namespace: str) 
 def compacting_env(tmp_path_factory: pytest.TempPathFactory) -> Environment:
     """An API server without watch cache, so watches read etcd and see its compaction (a
     cached server answers old resource versions from memory until its window runs out)."""
-    env = Environment(Path(tmp_path_factory.mktemp("compacting")), apiserver_args=["--watch-cache=false"])
+    env = Environment(
+        Path(tmp_path_factory.mktemp("compacting")), apiserver_args=["--watch-cache=false"]
+    )
     env.start()
     yield env  # type: ignore[misc]
     env.stop()

@@ -84,7 +84,10 @@ def down(directory: str) -> None:
         stopped = env.stop()
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
-    _say("stopped " + (", ".join(stopped) if stopped else "nothing (no recorded process was running)"))
+    _say(
+        "stopped "
+        + (", ".join(stopped) if stopped else "nothing (no recorded process was running)")
+    )
 
 
 @dev.command()
@@ -93,17 +96,13 @@ def down(directory: str) -> None:
 def status(directory: str, output: str) -> None:
     """Report which of the environment's processes run; exit 1 unless all do."""
     env = Environment(directory)
+    processes = env.state.processes
+    alive = {p.pid: p.alive() for p in processes}
+    healthy = bool(processes) and all(alive.values())
     rows = [
-        {
-            "name": p.name,
-            "pid": p.pid,
-            "running": p.alive(),
-            "ports": p.ports,
-            "log": p.log,
-        }
-        for p in env.state.processes
+        {"name": p.name, "pid": p.pid, "running": alive[p.pid], "ports": p.ports, "log": p.log}
+        for p in processes
     ]
-    healthy = bool(rows) and all(row["running"] for row in rows)
     if output == "json":
         click.echo(
             json.dumps(
@@ -118,14 +117,14 @@ def status(directory: str, output: str) -> None:
                 indent=2,
             )
         )
-    elif not rows:
+    elif not processes:
         click.echo(f"no environment in {env.directory}")
     else:
         click.echo(f"{'NAME':<16}{'PID':<9}{'STATUS':<10}PORTS")
-        for row in rows:
-            state = "running" if row["running"] else "stopped"
-            ports = ",".join(str(p) for p in row["ports"])
-            click.echo(f"{row['name']:<16}{row['pid']:<9}{state:<10}{ports}")
+        for p in processes:
+            state = "running" if alive[p.pid] else "stopped"
+            ports = ",".join(str(port) for port in p.ports)
+            click.echo(f"{p.name:<16}{p.pid:<9}{state:<10}{ports}")
         click.echo(f"kubeconfig: {env.state.kubeconfig}")
         click.echo(f"registry:   {env.registry}")
     sys.exit(0 if healthy else 1)

@@ -10,7 +10,9 @@ from ._dev import dev
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="tidegate", message="%(prog)s %(version)s")
+@click.version_option(
+    __version__, "--version", prog_name="tidegate", message="%(prog)s %(version)s"
+)
 def cli() -> None:
     """tidegate keeps Kubernetes clusters in the state declared in versioned, signed
     artifacts (OCI, Git, Helm, S3), speaking Flux CD v2's API."""

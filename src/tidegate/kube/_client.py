@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlencode
 
 import aiohttp
@@ -181,8 +181,12 @@ class Client:
         meta = dict(first.get("metadata") or {})
         meta.pop("continue", None)
         meta.pop("remainingItemCount", None)
-        return {"apiVersion": res.api_version, "kind": f"{res.kind}List", "metadata": meta,
-                "items": items}
+        return {
+            "apiVersion": res.api_version,
+            "kind": f"{res.kind}List",
+            "metadata": meta,
+            "items": items,
+        }
 
     async def create(
         self,
@@ -363,10 +367,14 @@ class Client:
         query: Mapping[str, str] | None = None,
         content_type: str = JSON,
         impersonate: Impersonation | None = None,
-    ) -> Any:
+    ) -> Object:
         """A raw request to an API path; returns the decoded JSON answer."""
         return await self._send_json(
-            method, path, body=body, query=query, content_type=content_type,
+            method,
+            path,
+            body=body,
+            query=query,
+            content_type=content_type,
             impersonate=impersonate,
         )
 
@@ -377,8 +385,7 @@ class Client:
         query: Mapping[str, str] | None = None,
         impersonate: Impersonation | None = None,
     ) -> Object:
-        result = await self._send_json("GET", path, query=query, impersonate=impersonate)
-        return result if isinstance(result, dict) else {}
+        return await self._send_json("GET", path, query=query, impersonate=impersonate)
 
     async def _send_json(
         self,
@@ -389,10 +396,14 @@ class Client:
         query: Mapping[str, str] | None = None,
         content_type: str = JSON,
         impersonate: Impersonation | None = None,
-    ) -> Any:
+    ) -> Object:
         data = None if body is None else json.dumps(body).encode()
         response = await self._send(
-            method, path, query=query, data=data, content_type=content_type,
+            method,
+            path,
+            query=query,
+            data=data,
+            content_type=content_type,
             impersonate=impersonate,
         )
         try:
@@ -403,7 +414,7 @@ class Client:
             response.release()
         if response.status >= 400:
             raise api_error(response.status, raw)
-        return json.loads(raw) if raw else {}
+        return cast(Object, json.loads(raw)) if raw else {}
 
     async def _send(
         self,
@@ -414,7 +425,7 @@ class Client:
         data: bytes | None = None,
         content_type: str = JSON,
         impersonate: Impersonation | None = None,
-        timeout: aiohttp.ClientTimeout | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,  # noqa: ASYNC109 - aiohttp's own
     ) -> aiohttp.ClientResponse:
         url = self.config.host + path
         if query:

@@ -93,13 +93,12 @@ async def load_config(
     if all(os.environ.get(name) for name in _IN_CLUSTER_ENV):
         configuration = Configuration()
         try:
-            load_incluster_config(client_configuration=configuration)
+            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except ConfigException as exc:
             raise ConfigError(f"failed to load in-cluster config: {exc}") from exc
         return ClusterConfig(configuration, "in-cluster")
     raise ConfigError(
-        "no cluster configuration: set KUBECONFIG or pass a kubeconfig, "
-        "or run inside a cluster"
+        "no cluster configuration: set KUBECONFIG or pass a kubeconfig, or run inside a cluster"
     )
 
 

@@ -50,8 +50,10 @@ class ApiError(KubeError):
         self.details: dict[str, Any] = details or {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(status={self.status}, reason={self.reason!r}, " \
+        return (
+            f"{type(self).__name__}(status={self.status}, reason={self.reason!r}, "
             f"message={self.message!r})"
+        )
 
 
 class BadRequest(ApiError):

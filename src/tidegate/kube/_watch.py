@@ -1,4 +1,6 @@
-"""List-then-watch that survives disconnects and expired resource versions (client-go's reflector)."""
+"""List-then-watch that survives disconnects and expired resource versions.
+
+The counterpart of client-go's reflector."""
 
 from __future__ import annotations
 
@@ -97,7 +99,9 @@ class Watcher:
                 events.append(WatchEvent(ADDED, item))
             elif _rv(before) != _rv(item):
                 events.append(WatchEvent(MODIFIED, item))
-        events += [WatchEvent(DELETED, obj) for key, obj in self.known.items() if key not in current]
+        events += [
+            WatchEvent(DELETED, obj) for key, obj in self.known.items() if key not in current
+        ]
         self.known = current
         self.resource_version = str(listed["metadata"].get("resourceVersion", ""))
         return events

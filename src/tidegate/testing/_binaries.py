@@ -220,8 +220,12 @@ def go_build(
             )
             _go(go, ["get", f"{package}@{version}"], work, env)
             partial = target.with_suffix(".partial")
-            _go(go, ["build", "-trimpath", "-ldflags", ldflags, "-o", str(partial), package],
-                work, env)
+            _go(
+                go,
+                ["build", "-trimpath", "-ldflags", ldflags, "-o", str(partial), package],
+                work,
+                env,
+            )
             partial.replace(target)
         log(f"built {target}")
 
