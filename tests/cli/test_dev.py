@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -74,10 +75,8 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert down.stderr.startswith("stopped ")
     assert not any(listening(port) for port in ports)
     for pid in pids:
-        assert (
-            not Path(f"/proc/{pid}/cmdline").exists()
-            or not Path(f"/proc/{pid}/cmdline").read_bytes()
-        )
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        assert not cmdline.exists() or not cmdline.read_bytes()  # gone, or a zombie
 
     after = tidegate("dev", "status", cwd=tmp_path)
     assert after.returncode == 1

@@ -48,7 +48,7 @@ def test_port_clash_picks_other_ports(tmp_path: Path, monkeypatch: pytest.Monkey
     handed: list[list[int]] = []
 
     def first_one_taken(count: int) -> list[int]:
-        ports = [taken] + real(count - 1) if not handed else real(count)
+        ports = [taken, *real(count - 1)] if not handed else real(count)
         handed.append(ports)
         return ports
 
@@ -230,7 +230,7 @@ def test_kubebuilder_assets_take_precedence(
     assert (found.kube_apiserver, found.etcd) == (tmp_path / "kube-apiserver", tmp_path / "etcd")
 
     (tmp_path / "etcd").unlink()
-    with pytest.raises(MissingPrerequisite, match="lacks .*etcd"):
+    with pytest.raises(MissingPrerequisite, match=r"lacks .*etcd"):
         find_binaries()
 
 
