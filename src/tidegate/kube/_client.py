@@ -354,7 +354,8 @@ class Client:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ConnectionFailed(f"watch {res.plural} on {self.config.host}: {exc}") from exc
         finally:
-            response.release()
+            # close, not release: a stream stopped midway must not go back to the pool.
+            response.close()
 
     # -- transport ------------------------------------------------------------------------
 

@@ -67,18 +67,17 @@ class RESTMapper:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def resource_for(self, api_version: str, kind: str) -> APIResource:
-        known = self._cache.get(api_version)
-        if known is not None and kind in known:
-            return known[kind]
-        seen = known
+        cached = self._cache.get(api_version)
+        if cached is not None and kind in cached:
+            return cached[kind]
         async with self._locks.setdefault(api_version, asyncio.Lock()):
             # Another task may have refreshed the group/version while this one waited.
-            current = self._cache.get(api_version)
-            if current is seen or current is None or kind not in current:
-                current = await self._refresh(api_version)
-        if kind not in current:
+            cached = self._cache.get(api_version)
+            if cached is None or kind not in cached:
+                cached = await self._refresh(api_version)
+        if kind not in cached:
             raise NoKindMatch(api_version, kind)
-        return current[kind]
+        return cached[kind]
 
     def invalidate(self, api_version: str | None = None) -> None:
         """Forget cached discovery for one group/version, or for all."""
