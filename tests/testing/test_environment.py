@@ -203,18 +203,25 @@ def test_interrupted_pytest_run_stops_the_environment(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
+        # A background job inherits SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt; give the run the disposition a terminal's Ctrl-C meets.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    assert run.stdout is not None
-    env_dir = ""
-    for line in run.stdout:
-        if line.startswith("ENV"):
-            env_dir = line.split()[1]
-            break
-    assert processes_mentioning(env_dir)
-    run.send_signal(signal.SIGINT)  # Ctrl-C
-    rest = run.communicate(timeout=60)[0]
+    try:
+        assert run.stdout is not None
+        env_dir = ""
+        for line in run.stdout:
+            if line.startswith("ENV"):
+                env_dir = line.split()[1]
+                break
+        assert processes_mentioning(env_dir)
+        run.send_signal(signal.SIGINT)  # Ctrl-C
+        rest = run.communicate(timeout=60)[0]
+    finally:
+        run.kill()
+        run.wait()
     assert "KeyboardInterrupt" in rest
-    # Stopped by the fixture's teardown (not only by the parent-death signal: pytest lives on).
+    # Stopped by the fixture's teardown (which also removes the state file).
     assert processes_mentioning(env_dir) == []
     assert not (Path(env_dir) / "state.json").exists()
 
