@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tidegate.kube import Client, ConfigError, ConnectionFailed, load_config
+from tidegate.kube import Client, ConfigError, ConnectionFailed, _config, load_config
 from tidegate.testing import Environment
 
 REVIEW = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
@@ -91,6 +91,31 @@ async def test_rejected_exec_credential_is_fetched_again_once(
         me = await client.create(REVIEW)
     assert me["status"]["userInfo"]["username"] == f"system:serviceaccount:{namespace}:rotated"
     assert len(calls.read_text().splitlines()) == 2
+
+
+@pytest.mark.cluster
+async def test_in_cluster_config(
+    kube: Client,
+    namespace: str,
+    tidegate_env: Environment,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What the kubelet gives a Pod: a token and the CA in a folder, the address in variables.
+    (tmp_path / "token").write_text(await service_account_token(kube, namespace, "controller"))
+    (tmp_path / "ca.crt").write_bytes(tidegate_env.pki.ca_cert.read_bytes())
+    monkeypatch.setattr(_config, "SERVICE_ACCOUNT_DIR", tmp_path)
+    host, port = tidegate_env.apiserver.removeprefix("https://").split(":")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config either
+
+    config = await load_config()
+    assert config.source == "in-cluster"
+    async with Client(config) as client:
+        me = await client.create(REVIEW)
+    assert me["status"]["userInfo"]["username"] == f"system:serviceaccount:{namespace}:controller"
 
 
 async def test_kubeconfig_from_environment_and_context(

@@ -19,6 +19,8 @@ from kubernetes_asyncio.config.kube_config import (
 from ._errors import ConfigError
 
 _IN_CLUSTER_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+# Where the kubelet mounts a Pod's ServiceAccount token and the cluster CA.
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 @dataclass
@@ -93,7 +95,11 @@ async def load_config(
     if all(os.environ.get(name) for name in _IN_CLUSTER_ENV):
         configuration = Configuration()
         try:
-            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration,
+                token_filename=str(SERVICE_ACCOUNT_DIR / "token"),
+                cert_filename=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
+            )
         except ConfigException as exc:
             raise ConfigError(f"failed to load in-cluster config: {exc}") from exc
         return ClusterConfig(configuration, "in-cluster")
