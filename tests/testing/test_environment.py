@@ -250,3 +250,11 @@ def test_missing_go_names_what_to_install(tmp_path: Path, monkeypatch: pytest.Mo
     assert "needs Go" in str(missing.value)
     assert "KUBEBUILDER_ASSETS" in str(missing.value)
     assert not list(tmp_path.rglob("kube-apiserver*"))
+
+
+def test_missing_debian_package_without_apt_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_binaries, "_can_apt", lambda: False)
+    with pytest.raises(MissingPrerequisite) as missing:
+        _binaries._debian_binary("docker-registry", "no-such-registry-binary", lambda _msg: None)
+    assert "install the Debian package 'docker-registry'" in str(missing.value)
+    assert "apt-get install docker-registry" in str(missing.value)
