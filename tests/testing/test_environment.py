@@ -132,39 +132,29 @@ def test_environment_dies_with_a_killed_parent(tmp_path: Path) -> None:
     assert processes_mentioning(str(tmp_path)) == []
 
 
-def test_pytest_run_that_fails_still_stops_the_environment(tmp_path: Path) -> None:
+def pytest_run(tmp_path: Path, test_source: str) -> list[str]:
+    """The command line of a separate pytest run of one test module using the plugin."""
     tests = tmp_path / "suite"
     tests.mkdir()
-    (tests / "test_fails.py").write_text(
-        textwrap.dedent(
-            """
-            import pytest
+    (tests / "test_module.py").write_text(textwrap.dedent(test_source))
+    plugin = ["-p", "tidegate.testing.pytest_plugin"]
+    return [sys.executable, "-m", "pytest", *plugin, "-s", "-q", "--basetemp",
+            str(tmp_path / "base"), str(tests)]  # fmt: skip
 
-            @pytest.mark.cluster
-            def test_uses_cluster_then_fails(tidegate_env):
-                print("ENV", tidegate_env.directory)
-                assert False, "deliberate failure"
-            """
-        )
+
+def test_pytest_run_that_fails_still_stops_the_environment(tmp_path: Path) -> None:
+    command = pytest_run(
+        tmp_path,
+        """
+        import pytest
+
+        @pytest.mark.cluster
+        def test_uses_cluster_then_fails(tidegate_env):
+            print("ENV", tidegate_env.directory)
+            assert False, "deliberate failure"
+        """,
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "tidegate.testing.pytest_plugin",
-            "-s",
-            "-q",
-            "--basetemp",
-            str(tmp_path / "base"),
-            str(tests),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=240,
-    )
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=240)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "deliberate failure" in result.stdout
     env_dir = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("ENV"))
@@ -172,34 +162,20 @@ def test_pytest_run_that_fails_still_stops_the_environment(tmp_path: Path) -> No
 
 
 def test_interrupted_pytest_run_stops_the_environment(tmp_path: Path) -> None:
-    tests = tmp_path / "suite"
-    tests.mkdir()
-    (tests / "test_slow.py").write_text(
-        textwrap.dedent(
-            """
-            import time
-            import pytest
+    command = pytest_run(
+        tmp_path,
+        """
+        import time
+        import pytest
 
-            @pytest.mark.cluster
-            def test_long(tidegate_env):
-                print("ENV", tidegate_env.directory, flush=True)
-                time.sleep(120)
-            """
-        )
+        @pytest.mark.cluster
+        def test_long(tidegate_env):
+            print("ENV", tidegate_env.directory, flush=True)
+            time.sleep(120)
+        """,
     )
     run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "tidegate.testing.pytest_plugin",
-            "-s",
-            "-q",
-            "--basetemp",
-            str(tmp_path / "base"),
-            str(tests),
-        ],
+        command,
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
