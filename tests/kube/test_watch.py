@@ -128,3 +128,32 @@ async def test_watcher_relists_after_410_and_reports_the_gap(compacting_env: Env
         await kube.apply(configmap(ns, "kept", "2"), field_manager="t")
         assert await take(events, 1) == [("MODIFIED", "kept")]
         await events.aclose()
+
+
+async def test_watcher_follows_bookmarks(kube: Client, namespace: str) -> None:
+    """Changes elsewhere advance the resourceVersion a watcher resumes from, via BOOKMARK
+    events it does not pass on (the API server sends them about once a minute)."""
+    await kube.apply(configmap(namespace, "mine", "1"), field_manager="t")
+    watcher = Watcher(kube, "v1", "ConfigMap", namespace)
+    passed_on: list[str] = []
+
+    async def consume() -> None:
+        async for event in watcher.events():
+            passed_on.append(event.type)
+
+    task = asyncio.create_task(consume())
+    try:
+        while not watcher.synced:
+            await asyncio.sleep(0.05)
+        elsewhere = f"{namespace}-elsewhere"
+        await kube.create(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": elsewhere}}
+        )
+        other = await kube.apply(configmap(elsewhere, "theirs", "1"), field_manager="t")
+        target = int(other["metadata"]["resourceVersion"])
+        async with asyncio.timeout(100):
+            while int(watcher.resource_version or 0) < target:
+                await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+    assert passed_on == ["ADDED"]  # only the initial object; the bookmark stayed inside
