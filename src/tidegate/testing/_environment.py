@@ -167,7 +167,9 @@ class Environment:
             self._start_apiserver(binaries, pki)
             self._write_kubeconfig(pki)
         except BaseException:
-            self.stop()
+            # Leave nothing half-started; the original error is the one to report.
+            with contextlib.suppress(RuntimeError):
+                self.stop()
             raise
         self._save()
 
