@@ -24,9 +24,10 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-# Installs etcd and the registry (apt) and builds kube-apiserver (go) on first use.
+# Installs etcd and the registry (apt) and builds kube-apiserver and the flux CLI (go, for
+# side-by-side tests and benchmarks) on first use.
 binaries: setup
-	$(VENV)/bin/tidegate dev prepare
+	$(VENV)/bin/tidegate dev prepare --flux
 
 test: lint typecheck binaries
 	$(VENV)/bin/pytest

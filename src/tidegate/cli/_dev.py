@@ -13,6 +13,7 @@ from tidegate.testing import (
     MissingPrerequisite,
     StartError,
     find_binaries,
+    flux_binary,
 )
 
 DEFAULT_DIR = ".tidegate/dev"
@@ -57,7 +58,14 @@ def up(directory: str) -> None:
 
 
 @dev.command()
-def prepare() -> None:
+@click.option(
+    "--flux",
+    "with_flux",
+    is_flag=True,
+    help="Also provide the flux CLI (PATH, else built once from the Go module proxy), "
+    "which compatibility tests and benchmarks run side by side with tidegate.",
+)
+def prepare(with_flux: bool) -> None:
     """Install or build the environment's binaries now, without starting anything.
 
     kube-apiserver is built from the Go module proxy once per machine (a few minutes) and
@@ -66,10 +74,13 @@ def prepare() -> None:
     """
     try:
         binaries = find_binaries(_say)
+        flux = flux_binary(_say) if with_flux else None
     except MissingPrerequisite as exc:
         raise click.ClickException(str(exc)) from exc
     for name, path in vars(binaries).items():
         click.echo(f"{name.replace('_', '-')}: {path}")
+    if flux:
+        click.echo(f"flux: {flux}")
 
 
 @dev.command()

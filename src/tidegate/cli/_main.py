@@ -6,6 +6,7 @@ import click
 
 from tidegate import __version__
 
+from ._artifact import build_group, diff_group, list_group, pull_group, push_group, tag_group
 from ._dev import dev
 
 
@@ -18,7 +19,8 @@ def cli() -> None:
     artifacts (OCI, Git, Helm, S3), speaking Flux CD v2's API."""
 
 
-cli.add_command(dev)
+for group in (build_group, push_group, pull_group, tag_group, list_group, diff_group, dev):
+    cli.add_command(group)
 
 
 def main() -> None:

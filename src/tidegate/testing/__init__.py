@@ -4,10 +4,19 @@ Used by the pytest fixtures (`tidegate.testing.pytest_plugin`), by benchmarks, a
 `tidegate dev up|down|status`.
 """
 
-from ._binaries import KUBERNETES_VERSION, Binaries, MissingPrerequisite, cache_dir, find_binaries
+from ._binaries import (
+    FLUX_VERSION,
+    KUBERNETES_VERSION,
+    Binaries,
+    MissingPrerequisite,
+    cache_dir,
+    find_binaries,
+    flux_binary,
+)
 from ._environment import AlreadyRunning, Environment, ProcessRecord, StartError
 
 __all__ = [
+    "FLUX_VERSION",
     "KUBERNETES_VERSION",
     "AlreadyRunning",
     "Binaries",
@@ -17,4 +26,5 @@ __all__ = [
     "StartError",
     "cache_dir",
     "find_binaries",
+    "flux_binary",
 ]

@@ -26,6 +26,8 @@ KUBERNETES_VERSION = "1.34.4"
 # bookworm ships 3.4.23. Older (or missing) etcd is built from the module proxy instead.
 MIN_ETCD = (3, 4, 0)
 ETCD_BUILD_VERSION = "3.5.21"
+# The flux CLI, as a peer for compatibility tests and benchmarks.
+FLUX_VERSION = "2.9.5"
 
 Log = Callable[[str], None]
 
@@ -122,6 +124,59 @@ def etcd_binary(log: Log) -> Path:
     return target
 
 
+def flux_binary(log: Log) -> Path:
+    """The `flux` CLI: from PATH, else built from the Go module proxy once and cached."""
+    found = shutil.which("flux")
+    if found:
+        return Path(found)
+    version = f"v{FLUX_VERSION}"
+    target = cache_dir() / "bin" / f"flux-{version}" / "flux"
+    if os.access(target, os.X_OK):
+        return target
+    go = _go_binary(f"the flux CLI {version}")
+    with _locked(target.parent / ".build.lock"):
+        if os.access(target, os.X_OK):
+            return target
+        log(f"building flux {version} with {go} (once per machine; a few minutes)")
+        env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+        with tempfile.TemporaryDirectory(prefix="tidegate-flux-") as scratch:
+            work = Path(scratch)
+            (work / "go.mod").write_text("module tidegate.local/build\n\ngo 1.24.0\n")
+            info = json.loads(
+                _go(go, ["mod", "download", "-json", f"github.com/fluxcd/flux2/v2@{version}"],
+                    work, env)
+            )  # fmt: skip
+            # flux embeds its install manifests from cmd/flux/manifests, which its release
+            # build generates and the module zip lacks; the artifact commands never read them,
+            # so a copy of the source with a placeholder builds with flux's own go.mod.
+            source = work / "flux2"
+            shutil.copytree(info["Dir"], source)
+            for folder in source.rglob("*"):
+                if folder.is_dir():
+                    folder.chmod(0o755)
+            manifests = source / "cmd" / "flux" / "manifests"
+            manifests.mkdir(parents=True, exist_ok=True)
+            (manifests / "placeholder.yaml").write_text("# not used by artifact commands\n")
+            partial = target.with_suffix(".partial")
+            ldflags = f"-s -w -X main.VERSION={FLUX_VERSION}"
+            _go(go, ["build", "-trimpath", "-ldflags", ldflags, "-o", str(partial),
+                     "./cmd/flux"], source, env)  # fmt: skip
+            partial.replace(target)
+        log(f"built {target}")
+    return target
+
+
+def _go_binary(purpose: str) -> str:
+    go = shutil.which("go") or _executable("/usr/local/go/bin/go")
+    if go is None:
+        raise MissingPrerequisite(
+            f"building {purpose} needs Go (1.24 or newer) on PATH: install it "
+            "(https://go.dev/dl/), or set KUBEBUILDER_ASSETS to a folder holding "
+            "kube-apiserver and etcd"
+        )
+    return go
+
+
 def _etcd_version(path: Path) -> tuple[int, ...] | None:
     try:
         out = subprocess.run(
@@ -188,13 +243,7 @@ def go_build(
     and etcd both point sibling modules at local folders), so the build runs in a scratch module
     that requires `module@version` and maps each such sibling to its published version.
     """
-    go = shutil.which("go") or _executable("/usr/local/go/bin/go")
-    if go is None:
-        raise MissingPrerequisite(
-            f"building {package}@{version} for the test environment needs Go (1.24 or newer) "
-            "on PATH: install it (https://go.dev/dl/), or set KUBEBUILDER_ASSETS to a folder "
-            "holding kube-apiserver and etcd"
-        )
+    go = _go_binary(f"{package}@{version} for the test environment")
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target.parent / ".build.lock"):
         if os.access(target, os.X_OK):

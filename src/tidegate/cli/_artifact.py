@@ -1,0 +1,409 @@
+"""`tidegate build|push|pull|tag|list|diff artifact(s)`, with `flux`'s flags."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from tidegate import oci
+from tidegate.oci import Credentials, OCIError, Reference, Registry
+from tidegate.semver import InvalidConstraint
+
+T = TypeVar("T")
+
+
+def _registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--creds", default="", help="Registry credentials as USER:PASSWORD "
+                     "(default: from the docker config and its credential helpers)."),
+        click.option("--insecure-registry", is_flag=True,
+                     help="Talk plain HTTP to the registry (for local registries)."),
+        click.option("--ca-file", type=click.Path(dir_okay=False, exists=True),
+                     help="CA bundle to verify the registry's certificate with."),
+        click.option("--timeout", type=float, default=60.0, show_default=True,
+                     help="Timeout of each request, in seconds."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _ignore_paths(value: tuple[str, ...]) -> list[str] | None:
+    """`--ignore-paths` as flux takes it: repeatable and comma-separated."""
+    patterns = [p.strip() for item in value for p in item.split(",") if p.strip()]
+    return patterns or None
+
+
+def _reference(url: str) -> Reference:
+    if not url.startswith(oci._reference.SCHEME):
+        raise click.BadParameter(f"'{url}' must start with oci://", param_hint="URL")
+    try:
+        return Reference.parse(url)
+    except OCIError as exc:
+        raise click.BadParameter(str(exc), param_hint="URL") from exc
+
+
+def _run(
+    make: Callable[[Registry], Awaitable[T]],
+    ref: Reference,
+    *,
+    creds: str,
+    insecure_registry: bool,
+    ca_file: str | None,
+    timeout: float,
+    action: str,
+) -> T:
+    async def main() -> T:
+        async with Registry(
+            ref.registry,
+            credentials=Credentials.parse(creds) if creds else None,
+            insecure=insecure_registry,
+            ca_file=ca_file,
+            timeout=timeout,
+        ) as registry:
+            return await make(registry)
+
+    try:
+        return asyncio.run(main())
+    except OCIError as exc:
+        raise click.ClickException(f"{action}: {exc}") from exc
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
+    """A byte counter on stderr when stdout is a terminal; nothing otherwise."""
+    if not sys.stdout.isatty():
+        yield None
+        return
+    with click.progressbar(length=0, label=label, file=sys.stderr, show_pos=True) as bar:
+        bar.length = None  # unknown total: shows the running count
+
+        def advance(count: int) -> None:
+            bar.update(count)
+
+        yield advance
+
+
+def _emit(data: Any, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
+# -- build -------------------------------------------------------------------------------
+
+
+@click.group("build")
+def build_group() -> None:
+    """Build artifacts."""
+
+
+@build_group.command("artifact")
+@click.option(
+    "--path",
+    "-p",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder to archive.",
+)
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Tarball to write (FILE.tgz).",
+)
+@click.option(
+    "--ignore-paths",
+    multiple=True,
+    help="Paths to leave out, in gitignore syntax "
+    "(comma-separated or repeated); replaces the default list.",
+)
+@click.option(
+    "--resolve-symlinks",
+    is_flag=True,
+    help="Archive the targets of symlinks that point inside the folder.",
+)
+def build_artifact(path: str, output: str, ignore_paths: tuple[str, ...],
+                   resolve_symlinks: bool) -> None:  # fmt: skip
+    """Build a reproducible tar+gzip of a folder, as the layer of an artifact."""
+    target = Path(output)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with open(partial, "wb") as out:
+            digest, size = oci.build_layer(
+                Path(path), out, ignore_paths=_ignore_paths(ignore_paths),
+                resolve_symlinks=resolve_symlinks,
+            )  # fmt: skip
+        partial.replace(target)
+    except OCIError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"failed to build artifact: {exc}") from exc
+    click.echo(f"artifact written to {target} ({size} bytes, {digest})", err=True)
+
+
+# -- push --------------------------------------------------------------------------------
+
+
+@click.group("push")
+def push_group() -> None:
+    """Push artifacts to OCI registries."""
+
+
+@push_group.command("artifact")
+@click.argument("url")
+@click.option(
+    "--path",
+    "-p",
+    required=True,
+    type=click.Path(exists=True),
+    help="Folder to archive, or a .tgz file to push as it is.",
+)
+@click.option(
+    "--source",
+    default="",
+    help="Source address (org.opencontainers.image.source), e.g. the Git URL.",
+)
+@click.option(
+    "--revision",
+    default="",
+    help="Source revision (org.opencontainers.image.revision), e.g. main@sha1:<commit>.",
+)
+@click.option(
+    "--annotations",
+    "-a",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra manifest annotation (repeatable).",
+)
+@click.option(
+    "--ignore-paths",
+    multiple=True,
+    help="Paths to leave out, in gitignore syntax "
+    "(comma-separated or repeated); replaces the default list.",
+)
+@click.option(
+    "--reproducible",
+    is_flag=True,
+    help="Fix the created time at 1970-01-01T00:00:00Z so the same content gives the "
+    "same manifest digest.",
+)
+@click.option(
+    "--resolve-symlinks",
+    is_flag=True,
+    help="Archive the targets of symlinks that point inside the folder.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["json", "yaml"]),
+    default=None,
+    help="Print the result as JSON or YAML instead of the digest URL.",
+)
+@_registry_options
+def push_artifact(url: str, path: str, source: str, revision: str,
+                  annotations: tuple[str, ...], ignore_paths: tuple[str, ...],
+                  reproducible: bool, resolve_symlinks: bool, output: str | None,
+                  **registry: Any) -> None:  # fmt: skip
+    """Push a folder (or tarball) to URL (oci://HOST/REPO:TAG) as a Flux artifact."""
+    ref = _reference(url)
+    extra: dict[str, str] = {}
+    for item in annotations:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--annotations")
+        extra[key] = value
+    with _progress("pushing") as progress:
+        result = _run(
+            lambda registry: oci.push(
+                registry, ref, Path(path), source=source, revision=revision,
+                annotations=extra, ignore_paths=_ignore_paths(ignore_paths),
+                reproducible=reproducible, resolve_symlinks=resolve_symlinks,
+                progress=progress,
+            ),
+            ref, action=f"failed to push artifact to '{url}'", **registry,
+        )  # fmt: skip
+    if output:
+        _emit(result.as_dict(), output)
+    else:
+        click.echo(result.url.removeprefix("oci://").split("@", 1)[0] + "@" + result.digest)
+
+
+# -- pull --------------------------------------------------------------------------------
+
+
+@click.group("pull")
+def pull_group() -> None:
+    """Pull artifacts from OCI registries."""
+
+
+@pull_group.command("artifact")
+@click.argument("url")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to extract the artifact into.",
+)
+@click.option(
+    "--layer-media-type",
+    default=None,
+    help=f"Media type of the layer to extract (default {oci.FLUX_CONTENT}).",
+)
+@click.option(
+    "--max-size",
+    type=int,
+    default=oci.DEFAULT_MAX_SIZE,
+    show_default=True,
+    help="Largest uncompressed size, in bytes, the artifact may extract to.",
+)
+@_registry_options
+def pull_artifact(url: str, output: str, layer_media_type: str | None, max_size: int,
+                  **registry: Any) -> None:  # fmt: skip
+    """Pull the artifact at URL (oci://HOST/REPO:TAG or @sha256:…) and extract it."""
+    ref = _reference(url)
+    with _progress("pulling") as progress:
+        result = _run(
+            lambda registry: oci.pull(
+                registry, ref, Path(output), layer_media_type=layer_media_type,
+                max_size=max_size, progress=progress,
+            ),
+            ref, action=f"failed to pull artifact from '{url}'", **registry,
+        )  # fmt: skip
+    source = result.annotations.get(oci.SOURCE, "")
+    revision = result.annotations.get(oci.REVISION, "")
+    click.echo(f"source {source or '-'} revision {revision or '-'} digest {result.digest}",
+               err=True)  # fmt: skip
+    click.echo(f"extracted {len(result.files)} files to {output}", err=True)
+
+
+# -- tag ---------------------------------------------------------------------------------
+
+
+@click.group("tag")
+def tag_group() -> None:
+    """Tag artifacts."""
+
+
+@tag_group.command("artifact")
+@click.argument("url")
+@click.option("--tag", "tags", multiple=True, required=True, help="New tag (repeatable).")
+@_registry_options
+def tag_artifact(url: str, tags: tuple[str, ...], **registry: Any) -> None:
+    """Add tags to the artifact at URL."""
+    ref = _reference(url)
+    for new in tags:
+        try:
+            ref.with_tag(new)
+        except OCIError as exc:
+            raise click.BadParameter(str(exc), param_hint="--tag") from exc
+    digest = _run(lambda registry: oci.tag(registry, ref, tags), ref,
+                  action=f"failed to tag artifact '{url}'", **registry)  # fmt: skip
+    for new in tags:
+        click.echo(f"{ref.name}:{new}@{digest}")
+
+
+# -- list --------------------------------------------------------------------------------
+
+
+@click.group("list")
+def list_group() -> None:
+    """List artifacts."""
+
+
+@list_group.command("artifacts")
+@click.argument("url")
+@click.option("--filter-regex", default=None, help="Only tags matching this regular expression.")
+@click.option(
+    "--filter-semver",
+    default=None,
+    help="Only tags that are versions in this semver range, newest first.",
+)
+@click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table")
+@_registry_options
+def list_artifacts(url: str, filter_regex: str | None, filter_semver: str | None, output: str,
+                   **registry: Any) -> None:  # fmt: skip
+    """List the artifacts of a repository (URL: oci://HOST/REPO), hiding .sig/.att/.sbom tags."""
+    ref = _reference(url)
+    try:
+        listed = _run(
+            lambda registry: oci.list_artifacts(
+                registry, ref.repository, regex=filter_regex, semver=filter_semver
+            ),
+            ref, action=f"failed to list artifacts of '{url}'", **registry,
+        )  # fmt: skip
+    except InvalidConstraint as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter-semver") from exc
+    rows = [item.as_dict() for item in listed]
+    if output != "table":
+        _emit(rows, output)
+        return
+    click.echo(f"{'ARTIFACT':<50} {'DIGEST':<71} {'SOURCE':<30} {'REVISION':<30} CREATED")
+    for row in rows:
+        click.echo(f"{ref.name + ':' + row['tag']:<50} {row['digest']:<71} {row['source']:<30} "
+                   f"{row['revision']:<30} {row['created']}")  # fmt: skip
+
+
+# -- diff --------------------------------------------------------------------------------
+
+
+@click.group("diff")
+def diff_group() -> None:
+    """Compare artifacts with local content."""
+
+
+@diff_group.command("artifact")
+@click.argument("url")
+@click.option(
+    "--path",
+    "-p",
+    required=True,
+    type=click.Path(exists=True),
+    help="Folder (or .tgz) to compare the artifact's content with.",
+)
+@click.option(
+    "--ignore-paths",
+    multiple=True,
+    help="Paths to leave out of the local side, in gitignore syntax; replaces the default list.",
+)
+@click.option("--layer-media-type", default=None, help="Media type of the artifact's layer.")
+@_registry_options
+def diff_artifact(url: str, path: str, ignore_paths: tuple[str, ...],
+                  layer_media_type: str | None, **registry: Any) -> None:  # fmt: skip
+    """Compare the artifact at URL with PATH by content.
+
+    Exit code 0 when they hold the same files, 1 when they differ (the differences are
+    listed), and 2 on error.
+    """
+    try:
+        ref = _reference(url)
+        result = _run(
+            lambda registry: oci.diff(
+                registry, ref, Path(path), ignore_paths=_ignore_paths(ignore_paths),
+                layer_media_type=layer_media_type,
+            ),
+            ref, action=f"failed to diff artifact '{url}'", **registry,
+        )  # fmt: skip
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    if result.same:
+        click.echo("no changes", err=True)
+        return
+    for name in result.only_local:
+        click.echo(f"+ {name}")
+    for name in result.only_in_artifact:
+        click.echo(f"- {name}")
+    for name in result.changed:
+        click.echo(f"~ {name}")
+    sys.exit(1)

@@ -1,0 +1,249 @@
+"""Reproducible tar+gzip of a directory, and extraction that cannot escape its destination."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from ._errors import UnsafeArchive
+from ._ignore import IgnoreRules
+
+# Archive bombs stop here unless the caller allows more (flag `--max-size`).
+DEFAULT_MAX_SIZE = 1 << 30  # 1 GiB uncompressed
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file or folder as it goes into the archive."""
+
+    name: str  # forward-slash path relative to the root; folders end without a slash
+    source: Path
+    is_dir: bool
+    executable: bool = False
+
+
+def walk(
+    root: Path,
+    ignore_paths: Sequence[str] | None = None,
+    *,
+    resolve_symlinks: bool = False,
+) -> list[Entry]:
+    """The entries of `root` in archive order: sorted by name, ignored paths left out.
+
+    Symlinks are skipped, unless `resolve_symlinks` is set and they point inside `root`: then
+    the target's content is archived under the link's name.
+    """
+    root = root.resolve()
+    rules = IgnoreRules(root, ignore_paths)
+    entries: list[Entry] = []
+
+    def visit(folder: Path, prefix: str) -> None:
+        for child in sorted(folder.iterdir(), key=lambda p: p.name):
+            name = f"{prefix}{child.name}"
+            source = child
+            if child.is_symlink():
+                if not resolve_symlinks:
+                    continue
+                target = child.resolve()
+                if not target.is_relative_to(root) or not target.exists():
+                    continue
+                source = target
+            if source.is_dir():
+                if rules.ignored(name, is_dir=True):
+                    continue
+                entries.append(Entry(name, source, True))
+                visit(source, name + "/")
+            elif source.is_file() and not rules.ignored(name):
+                mode = source.stat().st_mode
+                entries.append(Entry(name, source, False, bool(mode & 0o111)))
+
+    visit(root, "")
+    return entries
+
+
+def build(entries: Sequence[Entry], out: BinaryIO) -> None:
+    """Write `entries` as tar+gzip to `out`, byte-for-byte the same on every run and machine.
+
+    Owner and group are 0 with empty names, times are zero, modes are normalised (0755 for
+    folders and executables, 0644 otherwise), and the gzip header carries no name or time.
+    """
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for entry in entries:
+            info = tarfile.TarInfo(entry.name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            if entry.is_dir:
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+                continue
+            info.mode = 0o755 if entry.executable else 0o644
+            with open(entry.source, "rb") as handle:
+                info.size = os.fstat(handle.fileno()).st_size
+                tar.addfile(info, handle)
+
+
+def build_directory(
+    root: Path,
+    out: BinaryIO,
+    ignore_paths: Sequence[str] | None = None,
+    *,
+    resolve_symlinks: bool = False,
+) -> None:
+    build(walk(root, ignore_paths, resolve_symlinks=resolve_symlinks), out)
+
+
+def extract(archive: BinaryIO, destination: Path, *, max_size: int = DEFAULT_MAX_SIZE) -> list[str]:
+    """Extract a tar+gzip stream into the empty folder `destination`; return the file names.
+
+    Refuses (with `UnsafeArchive`) absolute names and `..`, links leading outside, device
+    files and FIFOs, and archives whose files add up to more than `max_size` bytes.
+    Symlinks and hard links that stay inside are kept (a hard link as a copy). No path is ever
+    written through a symlink.
+    """
+    root = destination.resolve()
+    total = 0
+    files: list[str] = []
+    try:
+        with tarfile.open(fileobj=archive, mode="r|gz") as tar:
+            for member in tar:
+                name = _safe_name(member.name)
+                if name is None:
+                    continue  # the archive root itself ("." or "./")
+                target = root / name
+                if member.isdir():
+                    _make_dirs(root, target)
+                elif member.isfile():
+                    total += member.size
+                    if total > max_size:
+                        raise UnsafeArchive(
+                            f"archive expands beyond the maximum of {max_size} bytes"
+                        )
+                    source = tar.extractfile(member)
+                    if source is None:
+                        raise UnsafeArchive(f"unreadable archive entry '{member.name}'")
+                    _write_file(root, target, source, member.mode)
+                    files.append(name)
+                elif member.issym():
+                    _link_inside(root, target, member)
+                elif member.islnk():
+                    linked = _safe_name(member.linkname)
+                    if linked is None or not (root / linked).is_file():
+                        raise UnsafeArchive(
+                            f"hard link '{member.name}' points outside the archive or to a "
+                            f"missing file: '{member.linkname}'"
+                        )
+                    with open(_inside(root, root / linked), "rb") as source:
+                        _write_file(root, target, source, member.mode)
+                    files.append(name)
+                else:
+                    kind = "FIFO" if member.isfifo() else "device file"
+                    raise UnsafeArchive(f"archive entry '{member.name}' is a {kind}")
+    except UnsafeArchive:
+        raise
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise UnsafeArchive(f"invalid tar+gzip archive: {exc}") from exc
+    return files
+
+
+def _safe_name(name: str) -> str | None:
+    if name.startswith("/"):
+        raise UnsafeArchive(f"archive entry '{name}' has an absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchive(f"archive entry '{name}' points outside the destination ('..')")
+    return "/".join(parts) or None
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """`path` with its parent folders resolved, refused if that leaves `root`."""
+    real = path.parent.resolve() / path.name
+    if not real.is_relative_to(root):
+        raise UnsafeArchive(f"archive entry '{path.relative_to(root)}' would be written outside")
+    return real
+
+
+def _make_dirs(root: Path, target: Path) -> None:
+    current = root
+    for part in target.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            raise UnsafeArchive(f"archive writes through the symlink '{current.relative_to(root)}'")
+        if not current.exists():
+            current.mkdir(mode=0o755)
+        elif not current.is_dir():
+            raise UnsafeArchive(f"archive entry '{current.relative_to(root)}' is not a folder")
+
+
+def _write_file(root: Path, target: Path, source: IO[bytes], mode: int) -> None:
+    _make_dirs(root, target.parent)
+    real = _inside(root, target)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    try:
+        fd = os.open(real, flags, 0o755 if mode & 0o111 else 0o644)
+    except OSError as exc:
+        raise UnsafeArchive(
+            f"cannot write archive entry '{target.relative_to(root)}': {exc.strerror}"
+        ) from exc
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+
+
+def _link_inside(root: Path, target: Path, member: tarfile.TarInfo) -> None:
+    _make_dirs(root, target.parent)
+    link = member.linkname
+    if link.startswith("/"):
+        raise UnsafeArchive(f"symlink '{member.name}' points to an absolute path '{link}'")
+    resolved = os.path.normpath(os.path.join(target.parent, link))
+    if not Path(resolved).is_relative_to(root):
+        raise UnsafeArchive(f"symlink '{member.name}' points outside the destination: '{link}'")
+    real = _inside(root, target)
+    if real.is_symlink() or real.exists():
+        raise UnsafeArchive(f"archive entry '{member.name}' is duplicated")
+    os.symlink(link, real)
+
+
+def staging_dir(output: Path) -> Path:
+    """An empty temporary folder on the same filesystem as `output`."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+
+
+def move_into_place(staged: Path, output: Path) -> None:
+    """Move a complete, verified extraction to `output` (merging into an existing folder)."""
+    if not output.exists():
+        staged.rename(output)
+        return
+    if not output.is_dir():
+        raise FileExistsError(f"'{output}' exists and is not a folder")
+    for child in staged.iterdir():
+        destination = output / child.name
+        if destination.is_dir() and not destination.is_symlink():
+            shutil.rmtree(destination)
+        elif destination.exists() or destination.is_symlink():
+            destination.unlink()
+        child.rename(destination)
+    staged.rmdir()
+
+
+def file_entries(root: Path) -> Iterator[tuple[str, Path]]:
+    """Every regular file below `root` as (relative name, path), not following symlinks."""
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(folder) / name
+            if stat.S_ISREG(path.lstat().st_mode):
+                yield path.relative_to(root).as_posix(), path

@@ -1,0 +1,157 @@
+"""Reproducible archives and safe extraction (no services needed)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tidegate.oci import UnsafeArchive, build_layer
+from tidegate.oci._tarball import extract, walk
+
+from .hostile import HOSTILE, archive, bomb, regular, special
+
+APP = Path(__file__).parent / "testdata" / "app"
+
+
+def names(root: Path, ignore: list[str] | None = None) -> list[str]:
+    return [e.name + ("/" if e.is_dir else "") for e in walk(root, ignore)]
+
+
+def test_walk_applies_defaults_and_sourceignore_files() -> None:
+    assert names(APP) == [
+        ".sourceignore",
+        "KEEP.md",
+        "base/",
+        "base/deployment.yaml",
+        "base/kustomization.yaml",
+        "hook.sh",
+        "overlays/",
+        "overlays/prod/",
+        "overlays/prod/.sourceignore",
+        "overlays/prod/kustomization.yaml",
+    ]  # logo.png: default list; NOTES.md: root .sourceignore; secrets.env: nested one
+
+
+def test_ignore_paths_replace_the_defaults() -> None:
+    listed = names(APP, ["base/", "*.sh"])
+    assert "logo.png" in listed  # the default list no longer applies
+    assert not any(n.startswith("base") for n in listed)
+    assert "hook.sh" not in listed
+    assert "NOTES.md" not in listed  # .sourceignore files still do
+
+
+def test_layer_is_reproducible_and_normalised(tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(APP, copy)
+    os.utime(copy / "base" / "deployment.yaml", (1, 1))  # other times, same content
+    (copy / "base" / "kustomization.yaml").chmod(0o600)  # other mode bits than 644
+    first, second = io.BytesIO(), io.BytesIO()
+    digest_a, size_a = build_layer(APP, first)
+    digest_b, size_b = build_layer(copy, second)
+    assert (digest_a, size_a) == (digest_b, size_b)
+    assert first.getvalue() == second.getvalue()
+
+    raw = first.getvalue()
+    assert raw[3] == 0  # gzip flags: no file name
+    assert raw[4:8] == b"\0\0\0\0"  # gzip mtime 0
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
+        members = tar.getmembers()
+    assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == {(0, 0, "", "", 0)}
+    modes = {m.name: m.mode for m in members}
+    assert modes["base"] == 0o755
+    assert modes["hook.sh"] == 0o755
+    assert modes["base/kustomization.yaml"] == 0o644
+    assert all(not m.name.startswith(("/", "./")) for m in members)
+
+
+def test_symlinks_skipped_unless_resolved_inside(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(APP / "base", root)
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("secret: outside\n")
+    (root / "inner-link.yaml").symlink_to("deployment.yaml")
+    (root / "outer-link.yaml").symlink_to(outside)
+    assert names(root) == ["deployment.yaml", "kustomization.yaml"]
+    resolved = walk(root, resolve_symlinks=True)
+    assert [e.name for e in resolved] == [
+        "deployment.yaml",
+        "inner-link.yaml",
+        "kustomization.yaml",
+    ]
+    assert resolved[1].source == (root / "deployment.yaml").resolve()
+
+
+def test_extract_round_trip_keeps_contents(tmp_path: Path) -> None:
+    layer = io.BytesIO()
+    build_layer(APP, layer)
+    layer.seek(0)
+    out = tmp_path / "out"
+    out.mkdir()
+    files = extract(layer, out)
+    assert "base/deployment.yaml" in files
+    for name in files:
+        assert (out / name).read_bytes() == (APP / name).read_bytes()
+    assert os.access(out / "hook.sh", os.X_OK)
+
+
+def test_links_inside_are_kept(tmp_path: Path) -> None:
+    data = archive(
+        regular("a/real.yaml", b"kind: X\n"),
+        special("a/soft.yaml", tarfile.SYMTYPE, "real.yaml"),
+        special("hard.yaml", tarfile.LNKTYPE, "a/real.yaml"),
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    extract(io.BytesIO(data), out)
+    assert (out / "a" / "soft.yaml").read_bytes() == b"kind: X\n"
+    assert os.readlink(out / "a" / "soft.yaml") == "real.yaml"
+    assert (out / "hard.yaml").read_bytes() == b"kind: X\n"
+    assert not (out / "hard.yaml").is_symlink()
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archives_are_refused(case: str, tmp_path: Path) -> None:
+    data, words = HOSTILE[case]()
+    out = tmp_path / "deep" / "out"
+    out.mkdir(parents=True)
+    with pytest.raises(UnsafeArchive, match=re.escape(words)):
+        extract(io.BytesIO(data), out)
+    assert not (tmp_path / "deep" / "evil.yaml").exists()
+    assert not (tmp_path / "evil.yaml").exists()
+
+
+def test_writing_through_an_inside_symlink_to_a_folder_outside_is_refused(tmp_path: Path) -> None:
+    # A link that looks harmless inside, then an entry written "through" it.
+    data = archive(special("dir", tarfile.SYMTYPE, "."), regular("dir/../../x", b"boom"))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UnsafeArchive):
+        extract(io.BytesIO(data), out)
+    assert not (tmp_path / "x").exists()
+
+
+def test_archive_bomb_stops_at_the_limit(tmp_path: Path) -> None:
+    data = bomb(50 << 20)
+    assert len(data) < 200_000
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UnsafeArchive, match="maximum of 10485760 bytes"):
+        extract(io.BytesIO(data), out, max_size=10 << 20)
+    assert list(out.iterdir()) == []  # refused from the header, before writing anything
+
+
+def test_push_input_that_is_not_a_tarball(tmp_path: Path) -> None:
+    bogus = tmp_path / "bundle.tgz"
+    bogus.write_bytes(b"not gzip at all")
+    from tidegate.oci import ArtifactError
+
+    with pytest.raises(ArtifactError, match="is not a tar\\+gzip file"):
+        build_layer(bogus, io.BytesIO())
+    with pytest.raises(ArtifactError, match="no such file or folder"):
+        build_layer(tmp_path / "absent", io.BytesIO())
