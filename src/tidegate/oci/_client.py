@@ -454,6 +454,14 @@ class Registry:
             kind = NotFound
         elif response.status_code in (401, 403):
             kind = AuthenticationFailed
+            # HEAD answers carry no body: say what the challenge and the request tell.
+            code = code or ("UNAUTHORIZED" if response.status_code == 401 else "DENIED")
+            error = Challenge.parse(response.headers.get("WWW-Authenticate", "")).params
+            if not message and error.get("error") == "insufficient_scope":
+                message = f"access to repository '{ref.repository}' not granted"
+            elif not message:
+                sent = "Authorization" in response.request.headers
+                message = "credentials rejected" if sent else "authentication required"
         raise kind(str(ref), response.status_code, code, message or response.reason_phrase)
 
     def _location(self, response: httpx.Response, ref: Reference) -> str:
