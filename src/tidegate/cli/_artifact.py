@@ -118,9 +118,10 @@ def build_group() -> None:
 @click.option(
     "--output",
     "-o",
-    required=True,
+    default="artifact.tgz",
+    show_default=True,
     type=click.Path(dir_okay=False),
-    help="Tarball to write (FILE.tgz).",
+    help="Tarball to write.",
 )
 @click.option(
     "--ignore-paths",
@@ -163,7 +164,7 @@ def push_group() -> None:
 @click.argument("url")
 @click.option(
     "--path",
-    "-p",
+    "-f",
     required=True,
     type=click.Path(exists=True),
     help="Folder to archive, or a .tgz file to push as it is.",
@@ -207,7 +208,7 @@ def push_group() -> None:
     "-o",
     type=click.Choice(["json", "yaml"]),
     default=None,
-    help="Print the result as JSON or YAML instead of the digest URL.",
+    help="Print the result as JSON or YAML instead of the digest.",
 )
 @_registry_options
 def push_artifact(url: str, path: str, source: str, revision: str,
@@ -232,10 +233,11 @@ def push_artifact(url: str, path: str, source: str, revision: str,
             ),
             ref, action=f"failed to push artifact to '{url}'", **registry,
         )  # fmt: skip
+    click.echo(f"artifact pushed to {result.url}", err=True)
     if output:
         _emit(result.as_dict(), output)
     else:
-        click.echo(result.url.removeprefix("oci://").split("@", 1)[0] + "@" + result.digest)
+        click.echo(result.digest)
 
 
 # -- pull --------------------------------------------------------------------------------
@@ -297,11 +299,15 @@ def tag_group() -> None:
 
 @tag_group.command("artifact")
 @click.argument("url")
-@click.option("--tag", "tags", multiple=True, required=True, help="New tag (repeatable).")
+@click.option(
+    "--tag", "tag_values", multiple=True, required=True,
+    help="New tag (repeatable or comma-separated).",
+)  # fmt: skip
 @_registry_options
-def tag_artifact(url: str, tags: tuple[str, ...], **registry: Any) -> None:
+def tag_artifact(url: str, tag_values: tuple[str, ...], **registry: Any) -> None:
     """Add tags to the artifact at URL."""
     ref = _reference(url)
+    tags = [t.strip() for value in tag_values for t in value.split(",") if t.strip()]
     for new in tags:
         try:
             ref.with_tag(new)
@@ -366,7 +372,6 @@ def diff_group() -> None:
 @click.argument("url")
 @click.option(
     "--path",
-    "-p",
     required=True,
     type=click.Path(exists=True),
     help="Folder (or .tgz) to compare the artifact's content with.",

@@ -52,9 +52,14 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "tidegate"
 
 
-def find_binaries(log: Log = lambda _msg: None) -> Binaries:
-    """Locate every binary, installing or building what is missing (slow only the first time)."""
+def find_binaries(log: Log = lambda _msg: None, *, cluster: bool = True) -> Binaries:
+    """Locate every binary, installing or building what is missing (slow only the first time).
+
+    With `cluster=False` only the registry is looked for (the other paths are left empty).
+    """
     registry = _debian_binary("docker-registry", "docker-registry", log)
+    if not cluster:
+        return Binaries(Path(), Path(), registry)
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets:
         folder = Path(assets)

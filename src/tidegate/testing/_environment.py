@@ -79,7 +79,7 @@ class State:
 class Environment:
     """etcd + kube-apiserver + registry, kept in `directory`.
 
-    `detach=False` (tests, benchmarks) ties the processes to this one: they are killed if it
+    `cluster=False` starts the registry alone. `detach=False` (tests, benchmarks) ties the processes to this one: they are killed if it
     dies, however it dies. `detach=True` (`tidegate dev up`) lets them outlive the command.
     """
 
@@ -90,10 +90,12 @@ class Environment:
         detach: bool = False,
         log: Log = lambda _msg: None,
         apiserver_args: Sequence[str] = (),
+        cluster: bool = True,
     ) -> None:
         self.directory = Path(directory).absolute()
         self.detach = detach
         self.apiserver_args = list(apiserver_args)
+        self.cluster = cluster
         self._log = log
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self.state = State.read(self.state_path) or State()
@@ -158,14 +160,16 @@ class Environment:
         if alive:
             pids = ", ".join(f"{p.name} {p.pid}" for p in alive)
             raise AlreadyRunning(f"an environment already runs in {self.directory} ({pids})")
-        binaries = binaries or find_binaries(self._log)
+        binaries = binaries or find_binaries(self._log, cluster=self.cluster)
         self._reset()
         try:
-            pki = write_pki(self.directory / "pki")
-            self._start_etcd(binaries)
+            if self.cluster:
+                pki = write_pki(self.directory / "pki")
+                self._start_etcd(binaries)
             self._start_registry(binaries)
-            self._start_apiserver(binaries, pki)
-            self._write_kubeconfig(pki)
+            if self.cluster:
+                self._start_apiserver(binaries, pki)
+                self._write_kubeconfig(pki)
         except BaseException:
             # Leave nothing half-started; the original error is the one to report.
             with contextlib.suppress(RuntimeError):
