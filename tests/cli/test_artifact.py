@@ -28,7 +28,8 @@ def test_push_pull_tag_list(registry: str, tmp_path: Path) -> None:
                       "--insecure-registry")  # fmt: skip
     assert pushed.returncode == 0, pushed.stderr
     digest = pushed.stdout.strip()
-    assert digest.startswith("sha256:") and len(digest) == 71
+    assert digest.startswith("sha256:")
+    assert len(digest) == 71
     assert f"artifact pushed to {url}@{digest}" in pushed.stderr
 
     as_json = tidegate("push", "artifact", f"oci://{registry}/cli/app:v1.1.0", "-f", str(APP),

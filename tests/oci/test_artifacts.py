@@ -234,6 +234,15 @@ async def test_bomb_is_stopped_by_max_size(client: Registry, registry: str, tmp_
     assert list(tmp_path.iterdir()) == []  # no staging folder left behind
 
 
+def unique_tree(tmp_path: Path) -> Path:
+    """Content no other test pushes: registries share blobs between repositories, so a
+    blob corrupted on disk here must not be one that other tests reuse."""
+    root = tmp_path / "unique"
+    shutil.copytree(APP / "base", root)
+    (root / "nonce.txt").write_text(f"{tmp_path}\n")
+    return root
+
+
 def blob_file(env: Environment, digest: str) -> Path:
     hexdigest = digest.split(":", 1)[1]
     return (
@@ -246,7 +255,7 @@ async def test_corrupted_blob_in_the_registry_is_refused(
     client: Registry, registry: str, tidegate_env: Environment, tmp_path: Path
 ) -> None:
     target = ref(registry, "corrupt/layer:v1")
-    await oci.push(client, target, APP)
+    await oci.push(client, target, unique_tree(tmp_path))
     doc = json.loads((await client.fetch_manifest(target)).data)
     layer = blob_file(tidegate_env, doc["layers"][0]["digest"])
     stored = layer.read_bytes()
@@ -258,10 +267,10 @@ async def test_corrupted_blob_in_the_registry_is_refused(
 
 
 async def test_corrupted_manifest_in_the_registry_is_refused(
-    client: Registry, registry: str, tidegate_env: Environment
+    client: Registry, registry: str, tidegate_env: Environment, tmp_path: Path
 ) -> None:
     target = ref(registry, "corrupt/manifest:v1")
-    pushed = await oci.push(client, target, APP, annotations={"team": "x"})
+    pushed = await oci.push(client, target, unique_tree(tmp_path), annotations={"team": "x"})
     path = blob_file(tidegate_env, pushed.digest)
     data = path.read_bytes()
     # Still a valid manifest (distribution parses what it serves), but other bytes.
@@ -269,7 +278,8 @@ async def test_corrupted_manifest_in_the_registry_is_refused(
     with pytest.raises(DigestMismatch, match=f"not the expected {pushed.digest}"):
         await client.fetch_manifest(target.with_digest(pushed.digest))
     with pytest.raises(DigestMismatch):
-        await oci.pull(client, target, Path("/tmp/never-written"))
+        await oci.pull(client, target, tmp_path / "never-written")
+    assert not (tmp_path / "never-written").exists()
 
 
 async def test_chunked_upload_and_cross_repository_mount(registry: str, tmp_path: Path) -> None:

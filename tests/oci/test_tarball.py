@@ -146,12 +146,20 @@ def test_archive_bomb_stops_at_the_limit(tmp_path: Path) -> None:
     assert list(out.iterdir()) == []  # refused from the header, before writing anything
 
 
-def test_push_input_that_is_not_a_tarball(tmp_path: Path) -> None:
-    bogus = tmp_path / "bundle.tgz"
-    bogus.write_bytes(b"not gzip at all")
+def test_single_file_and_broken_tarball_inputs(tmp_path: Path) -> None:
+    single = tmp_path / "configmap.yaml"
+    single.write_text("kind: ConfigMap\n")
+    layer = io.BytesIO()
+    build_layer(single, layer)
+    layer.seek(0)
+    with tarfile.open(fileobj=layer, mode="r:gz") as tar:
+        assert tar.getnames() == ["configmap.yaml"]
+
+    broken = tmp_path / "bundle.tgz"
+    broken.write_bytes(HOSTILE["truncated"]()[0])
     from tidegate.oci import ArtifactError
 
-    with pytest.raises(ArtifactError, match="is not a tar\\+gzip file"):
-        build_layer(bogus, io.BytesIO())
+    with pytest.raises(ArtifactError, match=r"bundle\.tgz': invalid tar\+gzip archive"):
+        build_layer(broken, io.BytesIO())
     with pytest.raises(ArtifactError, match="no such file or folder"):
         build_layer(tmp_path / "absent", io.BytesIO())

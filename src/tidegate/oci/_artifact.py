@@ -27,12 +27,15 @@ from ._errors import ArtifactError, OCIError
 from ._reference import Reference
 from ._tarball import (
     DEFAULT_MAX_SIZE,
+    build,
     build_directory,
+    check_archive,
     extract,
     file_entries,
     move_into_place,
     staging_dir,
     walk,
+    walk_file,
 )
 
 FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
@@ -136,8 +139,9 @@ def build_layer(
 ) -> tuple[str, int]:
     """Write the artifact layer for `path` into `out`; return its digest and size.
 
-    A folder is archived reproducibly; a `.tgz`/`.tar.gz` file is taken as it is (checked
-    to be gzip), as `flux push artifact --path FILE.tgz` does.
+    A folder is archived reproducibly. A tar+gzip file (say, from `build artifact`) becomes
+    the layer as it is, once checked to be a readable archive; any other single file is
+    archived alone, as flux does.
     """
     writer = _HashingWriter(out)
     if path.is_dir():
@@ -145,7 +149,13 @@ def build_layer(
     elif path.is_file():
         with open(path, "rb") as source:
             if source.read(2) != b"\x1f\x8b":
-                raise ArtifactError(f"'{path}' is not a tar+gzip file")
+                build(walk_file(path), writer)  # type: ignore[arg-type]
+                return "sha256:" + writer.hasher.hexdigest(), writer.size
+            source.seek(0)
+            try:
+                check_archive(source)
+            except OCIError as exc:
+                raise ArtifactError(f"'{path}': {exc}") from exc
             source.seek(0)
             shutil.copyfileobj(source, writer, 1 << 20)
     else:

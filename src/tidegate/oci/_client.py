@@ -398,17 +398,16 @@ class Registry:
                 str(ref), 401, "UNAUTHORIZED", f"unsupported authentication challenge "
                 f"'{challenge.scheme}'"
             )  # fmt: skip
-        scopes = set(scope.split())
-        scopes.update(challenge.params.get("scope", "").split())
+        scopes = _merge_scopes([*scope.split(), *challenge.params.get("scope", "").split()])
         query: list[tuple[str, str]] = [("service", challenge.params.get("service", ""))]
-        query += [("scope", s) for s in sorted(scopes)]
+        query += [("scope", s) for s in scopes]
         realm = challenge.params["realm"]
         if credentials is not None and credentials.identity_token:
             form = {
                 "grant_type": "refresh_token",
                 "refresh_token": credentials.identity_token,
                 "service": challenge.params.get("service", ""),
-                "scope": " ".join(sorted(scopes)),
+                "scope": " ".join(scopes),
                 "client_id": "tidegate",
             }
             answer = await self._token_request("POST", realm, ref, data=form)
@@ -486,6 +485,17 @@ def _with_query(url: str, extra: dict[str, str]) -> str:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True) + list(extra.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _merge_scopes(scopes: list[str]) -> list[str]:
+    """One scope per resource with the union of the actions: `repository:a:push,pull` and
+    `repository:a:pull` → `repository:a:pull,push`."""
+    actions: dict[str, set[str]] = {}
+    for scope in scopes:
+        resource, _, wanted = scope.rpartition(":")
+        if resource:
+            actions.setdefault(resource, set()).update(a for a in wanted.split(",") if a)
+    return [f"{resource}:{','.join(sorted(acts))}" for resource, acts in sorted(actions.items())]
 
 
 def _next_link(header: str | None) -> str | None:

@@ -96,6 +96,21 @@ def build(entries: Sequence[Entry], out: BinaryIO) -> None:
                 tar.addfile(info, handle)
 
 
+def walk_file(path: Path) -> list[Entry]:
+    """A single file as the only entry of an archive."""
+    return [Entry(path.name, path, False, bool(path.stat().st_mode & 0o111))]
+
+
+def check_archive(archive: BinaryIO) -> None:
+    """Read a tar+gzip stream to its end, raising `UnsafeArchive` if it is not one."""
+    try:
+        with tarfile.open(fileobj=archive, mode="r|gz") as tar:
+            for _ in tar:
+                pass
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise UnsafeArchive(f"invalid tar+gzip archive: {exc}") from exc
+
+
 def build_directory(
     root: Path,
     out: BinaryIO,

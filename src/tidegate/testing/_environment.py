@@ -79,8 +79,9 @@ class State:
 class Environment:
     """etcd + kube-apiserver + registry, kept in `directory`.
 
-    `cluster=False` starts the registry alone. `detach=False` (tests, benchmarks) ties the processes to this one: they are killed if it
-    dies, however it dies. `detach=True` (`tidegate dev up`) lets them outlive the command.
+    `cluster=False` starts the registry alone. `detach=False` (tests, benchmarks) ties the
+    processes to this one: they are killed if it dies, however it dies. `detach=True`
+    (`tidegate dev up`) lets them outlive the command.
     """
 
     def __init__(
