@@ -18,8 +18,8 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 lint: setup
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 
 typecheck: setup
 	$(VENV)/bin/mypy

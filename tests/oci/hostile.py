@@ -69,6 +69,13 @@ HOSTILE: dict[str, Callable[[], tuple[bytes, str]]] = {
         archive(special("link", tarfile.SYMTYPE, "/etc/passwd")),
         "absolute path",
     ),
+    "symlink-chain": lambda: (
+        archive(
+            special("sub/up", tarfile.SYMTYPE, ".."),
+            special("sub/escape", tarfile.SYMTYPE, "up/.."),
+        ),
+        "leads outside",
+    ),
     "hardlink-out": lambda: (
         archive(special("hard", tarfile.LNKTYPE, "../../etc/passwd")),
         "outside",

@@ -1,16 +1,55 @@
-"""Top-level command group; each verb lives in a module of its own."""
+"""Top-level command group; each verb lives in a module of its own, imported on first use
+so that `tidegate push …` does not pay for loading what `tidegate dev …` needs."""
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 import click
 
 from tidegate import __version__
 
-from ._artifact import build_group, diff_group, list_group, pull_group, push_group, tag_group
-from ._dev import dev
+# verb → (module, attribute)
+_VERBS = {
+    "build": ("tidegate.cli._artifact", "build_group"),
+    "push": ("tidegate.cli._artifact", "push_group"),
+    "pull": ("tidegate.cli._artifact", "pull_group"),
+    "tag": ("tidegate.cli._artifact", "tag_group"),
+    "list": ("tidegate.cli._artifact", "list_group"),
+    "diff": ("tidegate.cli._artifact", "diff_group"),
+    "dev": ("tidegate.cli._dev", "dev"),
+}
+_SUMMARIES = {
+    "build": "Build artifacts.",
+    "push": "Push artifacts to OCI registries.",
+    "pull": "Pull artifacts from OCI registries.",
+    "tag": "Tag artifacts.",
+    "list": "List artifacts.",
+    "diff": "Compare artifacts with local content.",
+    "dev": "Run a local environment: etcd, kube-apiserver and an OCI registry.",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _VERBS:
+            return None
+        module, attribute = _VERBS[cmd_name]
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Summaries without importing every verb's module.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, _SUMMARIES[name]) for name in sorted(_VERBS)])
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
     __version__, "--version", prog_name="tidegate", message="%(prog)s %(version)s"
 )
@@ -19,9 +58,5 @@ def cli() -> None:
     artifacts (OCI, Git, Helm, S3), speaking Flux CD v2's API."""
 
 
-for group in (build_group, push_group, pull_group, tag_group, list_group, diff_group, dev):
-    cli.add_command(group)
-
-
-def main() -> None:
-    cli()
+def main(**kwargs: Any) -> None:
+    cli(**kwargs)

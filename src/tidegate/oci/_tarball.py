@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import shutil
 import stat
@@ -10,6 +11,7 @@ import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -77,7 +79,7 @@ def build(entries: Sequence[Entry], out: BinaryIO) -> None:
     folders and executables, 0644 otherwise), and the gzip header carries no name or time.
     """
     with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as gz,
+        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=3) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         for entry in entries:
@@ -129,49 +131,152 @@ def extract(archive: BinaryIO, destination: Path, *, max_size: int = DEFAULT_MAX
     Symlinks and hard links that stay inside are kept (a hard link as a copy). No path is ever
     written through a symlink.
     """
-    root = destination.resolve()
-    total = 0
-    files: list[str] = []
     try:
-        with tarfile.open(fileobj=archive, mode="r|gz") as tar:
-            for member in tar:
-                name = _safe_name(member.name)
-                if name is None:
-                    continue  # the archive root itself ("." or "./")
-                target = root / name
-                if member.isdir():
-                    _make_dirs(root, target)
-                elif member.isfile():
-                    total += member.size
-                    if total > max_size:
-                        raise UnsafeArchive(
-                            f"archive expands beyond the maximum of {max_size} bytes"
-                        )
-                    source = tar.extractfile(member)
-                    if source is None:
-                        raise UnsafeArchive(f"unreadable archive entry '{member.name}'")
-                    _write_file(root, target, source, member.mode)
-                    files.append(name)
-                elif member.issym():
-                    _link_inside(root, target, member)
-                elif member.islnk():
-                    linked = _safe_name(member.linkname)
-                    if linked is None or not (root / linked).is_file():
-                        raise UnsafeArchive(
-                            f"hard link '{member.name}' points outside the archive or to a "
-                            f"missing file: '{member.linkname}'"
-                        )
-                    with open(_inside(root, root / linked), "rb") as source:
-                        _write_file(root, target, source, member.mode)
-                    files.append(name)
-                else:
-                    kind = "FIFO" if member.isfifo() else "device file"
-                    raise UnsafeArchive(f"archive entry '{member.name}' is a {kind}")
+        with (
+            tarfile.open(fileobj=archive, mode="r|gz") as tar,
+            ThreadPoolExecutor(_WRITERS, thread_name_prefix="extract") as pool,
+        ):
+            return _Extraction(destination.resolve(), max_size, pool).run(tar)
     except UnsafeArchive:
         raise
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise UnsafeArchive(f"invalid tar+gzip archive: {exc}") from exc
-    return files
+
+
+# Creating a file costs the kernel more than writing a small one; a few writer threads
+# overlap those costs while this thread decompresses and checks the next entries.
+_WRITERS = 4
+_SMALL_FILE = 4 << 20
+
+
+class _Extraction:
+    def __init__(self, root: Path, max_size: int, pool: ThreadPoolExecutor) -> None:
+        self.root = root
+        self.max_size = max_size
+        self.pool = pool
+        self.pending: dict[Path, Future[None]] = {}
+        self.total = 0
+        # Folders known to be real folders inside the root (made or checked here): paths
+        # below them need no further symlink checks.
+        self.folders: set[Path] = {root}
+        self.symlinks: list[tuple[Path, str]] = []
+
+    def run(self, tar: tarfile.TarFile) -> list[str]:
+        files: list[str] = []
+        for member in tar:
+            name = _safe_name(member.name)
+            if name is None:
+                continue  # the archive root itself ("." or "./")
+            target = self.root / name
+            if member.isdir():
+                self.folder(target)
+            elif member.isfile():
+                self.total += member.size
+                if self.total > self.max_size:
+                    raise UnsafeArchive(
+                        f"archive expands beyond the maximum of {self.max_size} bytes"
+                    )
+                source = tar.extractfile(member)
+                if source is None:
+                    raise UnsafeArchive(f"unreadable archive entry '{member.name}'")
+                self.folder(target.parent)
+                self.settle(target)  # a later entry of the same name wins
+                if member.size <= _SMALL_FILE:
+                    data = source.read()
+                    self.pending[target] = self.pool.submit(
+                        self.write, target, io.BytesIO(data), member.mode
+                    )
+                else:
+                    self.write(target, source, member.mode)
+                files.append(name)
+            elif member.issym():
+                self.settle()
+                self.symlink(target, member)
+            elif member.islnk():
+                self.settle()
+                linked = _safe_name(member.linkname)
+                source_path = self.root / linked if linked else self.root
+                if linked is None or not self.is_inside(source_path.parent):
+                    raise UnsafeArchive(
+                        f"hard link '{member.name}' points outside the destination: "
+                        f"'{member.linkname}'"
+                    )
+                if source_path.is_symlink() or not source_path.is_file():
+                    raise UnsafeArchive(
+                        f"hard link '{member.name}' points to a missing or special file: "
+                        f"'{member.linkname}'"
+                    )
+                self.folder(target.parent)
+                with open(source_path, "rb") as source:
+                    self.write(target, source, member.mode)
+                files.append(name)
+            else:
+                kind = "FIFO" if member.isfifo() else "device file"
+                raise UnsafeArchive(f"archive entry '{member.name}' is a {kind}")
+        self.settle()
+        # Each link points inside on its own, but a chain of them may not (`a/b -> ..`,
+        # `a/c -> b/..`): check where they lead once all exist.
+        for link, name in self.symlinks:
+            if not Path(os.path.realpath(link)).is_relative_to(self.root):
+                raise UnsafeArchive(f"symlink '{name}' leads outside the destination")
+        return files
+
+    def settle(self, path: Path | None = None) -> None:
+        """Wait for the pending write of `path` (or all of them), raising what they raised."""
+        waiting = [self.pending.pop(path)] if path in self.pending else []
+        if path is None:
+            waiting, self.pending = list(self.pending.values()), {}
+        for future in waiting:
+            future.result()
+
+    def is_inside(self, folder: Path) -> bool:
+        """Whether `folder` is a real folder inside the root (no symlink on the way)."""
+        if folder in self.folders:
+            return True
+        if folder == self.root or not folder.is_relative_to(self.root):
+            return False
+        if not self.is_inside(folder.parent) or folder.is_symlink() or not folder.is_dir():
+            return False
+        self.folders.add(folder)
+        return True
+
+    def folder(self, target: Path) -> None:
+        if target in self.folders:
+            return
+        self.folder(target.parent)
+        if target.is_symlink():
+            raise UnsafeArchive(
+                f"archive writes through the symlink '{target.relative_to(self.root)}'"
+            )
+        if not target.exists():
+            target.mkdir(mode=0o755)
+        elif not target.is_dir():
+            raise UnsafeArchive(f"archive entry '{target.relative_to(self.root)}' is not a folder")
+        self.folders.add(target)
+
+    def write(self, target: Path, source: IO[bytes], mode: int) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        try:
+            fd = os.open(target, flags, 0o755 if mode & 0o111 else 0o644)
+        except OSError as exc:
+            raise UnsafeArchive(
+                f"cannot write archive entry '{target.relative_to(self.root)}': {exc.strerror}"
+            ) from exc
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+
+    def symlink(self, target: Path, member: tarfile.TarInfo) -> None:
+        self.folder(target.parent)
+        link = member.linkname
+        if link.startswith("/"):
+            raise UnsafeArchive(f"symlink '{member.name}' points to an absolute path '{link}'")
+        resolved = Path(os.path.normpath(os.path.join(target.parent, link)))
+        if not resolved.is_relative_to(self.root):
+            raise UnsafeArchive(f"symlink '{member.name}' points outside the destination: '{link}'")
+        if target.is_symlink() or target.exists():
+            raise UnsafeArchive(f"archive entry '{member.name}' is duplicated")
+        os.symlink(link, target)
+        self.symlinks.append((target, member.name))
 
 
 def _safe_name(name: str) -> str | None:
@@ -181,54 +286,6 @@ def _safe_name(name: str) -> str | None:
     if ".." in parts:
         raise UnsafeArchive(f"archive entry '{name}' points outside the destination ('..')")
     return "/".join(parts) or None
-
-
-def _inside(root: Path, path: Path) -> Path:
-    """`path` with its parent folders resolved, refused if that leaves `root`."""
-    real = path.parent.resolve() / path.name
-    if not real.is_relative_to(root):
-        raise UnsafeArchive(f"archive entry '{path.relative_to(root)}' would be written outside")
-    return real
-
-
-def _make_dirs(root: Path, target: Path) -> None:
-    current = root
-    for part in target.relative_to(root).parts:
-        current = current / part
-        if current.is_symlink():
-            raise UnsafeArchive(f"archive writes through the symlink '{current.relative_to(root)}'")
-        if not current.exists():
-            current.mkdir(mode=0o755)
-        elif not current.is_dir():
-            raise UnsafeArchive(f"archive entry '{current.relative_to(root)}' is not a folder")
-
-
-def _write_file(root: Path, target: Path, source: IO[bytes], mode: int) -> None:
-    _make_dirs(root, target.parent)
-    real = _inside(root, target)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-    try:
-        fd = os.open(real, flags, 0o755 if mode & 0o111 else 0o644)
-    except OSError as exc:
-        raise UnsafeArchive(
-            f"cannot write archive entry '{target.relative_to(root)}': {exc.strerror}"
-        ) from exc
-    with os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(source, out, 1 << 20)
-
-
-def _link_inside(root: Path, target: Path, member: tarfile.TarInfo) -> None:
-    _make_dirs(root, target.parent)
-    link = member.linkname
-    if link.startswith("/"):
-        raise UnsafeArchive(f"symlink '{member.name}' points to an absolute path '{link}'")
-    resolved = os.path.normpath(os.path.join(target.parent, link))
-    if not Path(resolved).is_relative_to(root):
-        raise UnsafeArchive(f"symlink '{member.name}' points outside the destination: '{link}'")
-    real = _inside(root, target)
-    if real.is_symlink() or real.exists():
-        raise UnsafeArchive(f"archive entry '{member.name}' is duplicated")
-    os.symlink(link, real)
 
 
 def staging_dir(output: Path) -> Path:
