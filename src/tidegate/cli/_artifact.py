@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import yaml
 
 from tidegate import oci
 from tidegate.oci import Credentials, OCIError, Reference, Registry
-from tidegate.semver import InvalidConstraint
 
 T = TypeVar("T")
 
@@ -96,6 +94,8 @@ def _emit(data: Any, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(data, indent=2))
     else:
+        import yaml
+
         click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
 
 
@@ -348,7 +348,7 @@ def list_artifacts(url: str, filter_regex: str | None, filter_semver: str | None
             ),
             ref, action=f"failed to list artifacts of '{url}'", **registry,
         )  # fmt: skip
-    except InvalidConstraint as exc:
+    except ValueError as exc:  # semver.InvalidConstraint
         raise click.BadParameter(str(exc), param_hint="--filter-semver") from exc
     rows = [item.as_dict() for item in listed]
     if output != "table":

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tidegate.semver import Constraint, parse_version
-
 from ._client import OCI_MANIFEST, Manifest, Progress, Registry, sha256_digest
 from ._errors import ArtifactError, OCIError
 from ._reference import Reference
@@ -319,6 +317,8 @@ async def list_artifacts(
 ) -> list[ArtifactInfo]:
     """Every artifact tag of a repository with its digest and annotations, newest version
     first when filtered by semver, else by tag name."""
+    from tidegate.semver import Constraint, parse_version
+
     pattern = re.compile(regex) if regex else None
     constraint = Constraint.parse(semver) if semver else None
     tags = [t for t in await registry.tags(repository) if not _HIDDEN_TAG.search(t)]

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import pathspec
-
 # Flux's defaults (fluxcd/pkg sourceignore: VCS files and common binary formats).
 DEFAULT_IGNORE = (
     ".git/",
@@ -34,6 +32,8 @@ class IgnoreRules:
     """
 
     def __init__(self, root: Path, patterns: Sequence[str] | None = None) -> None:
+        import pathspec  # only pushes need it: keep it off the pull path's start-up
+
         lines = list(DEFAULT_IGNORE if patterns is None else patterns)
         for found in sorted(root.rglob(SOURCEIGNORE)):
             if found.is_symlink() or not found.is_file():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import shutil
 import stat
@@ -11,7 +10,6 @@ import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -132,29 +130,18 @@ def extract(archive: BinaryIO, destination: Path, *, max_size: int = DEFAULT_MAX
     written through a symlink.
     """
     try:
-        with (
-            tarfile.open(fileobj=archive, mode="r|gz") as tar,
-            ThreadPoolExecutor(_WRITERS, thread_name_prefix="extract") as pool,
-        ):
-            return _Extraction(destination.resolve(), max_size, pool).run(tar)
+        with tarfile.open(fileobj=archive, mode="r|gz") as tar:
+            return _Extraction(destination.resolve(), max_size).run(tar)
     except UnsafeArchive:
         raise
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise UnsafeArchive(f"invalid tar+gzip archive: {exc}") from exc
 
 
-# Creating a file costs the kernel more than writing a small one; a few writer threads
-# overlap those costs while this thread decompresses and checks the next entries.
-_WRITERS = 4
-_SMALL_FILE = 4 << 20
-
-
 class _Extraction:
-    def __init__(self, root: Path, max_size: int, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, root: Path, max_size: int) -> None:
         self.root = root
         self.max_size = max_size
-        self.pool = pool
-        self.pending: dict[Path, Future[None]] = {}
         self.total = 0
         # Folders known to be real folders inside the root (made or checked here): paths
         # below them need no further symlink checks.
@@ -180,20 +167,11 @@ class _Extraction:
                 if source is None:
                     raise UnsafeArchive(f"unreadable archive entry '{member.name}'")
                 self.folder(target.parent)
-                self.settle(target)  # a later entry of the same name wins
-                if member.size <= _SMALL_FILE:
-                    data = source.read()
-                    self.pending[target] = self.pool.submit(
-                        self.write, target, io.BytesIO(data), member.mode
-                    )
-                else:
-                    self.write(target, source, member.mode)
+                self.write(target, source, member.mode)
                 files.append(name)
             elif member.issym():
-                self.settle()
                 self.symlink(target, member)
             elif member.islnk():
-                self.settle()
                 linked = _safe_name(member.linkname)
                 source_path = self.root / linked if linked else self.root
                 if linked is None or not self.is_inside(source_path.parent):
@@ -213,21 +191,12 @@ class _Extraction:
             else:
                 kind = "FIFO" if member.isfifo() else "device file"
                 raise UnsafeArchive(f"archive entry '{member.name}' is a {kind}")
-        self.settle()
         # Each link points inside on its own, but a chain of them may not (`a/b -> ..`,
         # `a/c -> b/..`): check where they lead once all exist.
         for link, name in self.symlinks:
             if not Path(os.path.realpath(link)).is_relative_to(self.root):
                 raise UnsafeArchive(f"symlink '{name}' leads outside the destination")
         return files
-
-    def settle(self, path: Path | None = None) -> None:
-        """Wait for the pending write of `path` (or all of them), raising what they raised."""
-        waiting = [self.pending.pop(path)] if path in self.pending else []
-        if path is None:
-            waiting, self.pending = list(self.pending.values()), {}
-        for future in waiting:
-            future.result()
 
     def is_inside(self, folder: Path) -> bool:
         """Whether `folder` is a real folder inside the root (no symlink on the way)."""
