@@ -124,3 +124,21 @@ def test_errors_name_the_reference(registry: str, tmp_path: Path) -> None:
     assert f"failed to pull artifact from 'oci://{registry}/cli/nothing:v9'" in unknown.stderr
     assert "MANIFEST_UNKNOWN" in unknown.stderr or "NAME_UNKNOWN" in unknown.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_progress_bar_only_on_a_terminal(registry: str, tmp_path: Path) -> None:
+    url = f"oci://{registry}/cli/progress:v1"
+    for name in ("quiet", "shown"):  # new content each time, so that there is an upload
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "data.yaml").write_text(f"nonce: {tmp_path}/{name}\n")
+    quiet = tidegate("push", "artifact", url, "-f", str(tmp_path / "quiet"), "--insecure-registry")
+    assert quiet.returncode == 0
+    assert "%" not in quiet.stderr
+    # `script` gives the command a pseudo-terminal, as an interactive shell would.
+    command = (f"{sys.executable} -m tidegate push artifact {url} -f {tmp_path / 'shown'} "
+               "--insecure-registry")  # fmt: skip
+    shown = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert shown.returncode == 0, shown.stdout
+    assert "pushing" in shown.stdout
+    assert "100%" in shown.stdout

@@ -286,9 +286,12 @@ async def test_chunked_upload_and_cross_repository_mount(registry: str, tmp_path
     data = hashlib.sha256(b"seed").digest() * 40_000  # 1.28 MB
     digest = oci.sha256_digest(data)
     async with Registry(registry, insecure=True, chunk_size=256 * 1024, docker_config=False) as reg:
-        sent: list[int] = []
-        assert await reg.push_blob("chunks/a", digest, len(data), data, progress=sent.append)
-        assert sent == [256 * 1024] * 4 + [len(data) - 4 * 256 * 1024]
+        sent: list[tuple[int, int]] = []
+        assert await reg.push_blob(
+            "chunks/a", digest, len(data), data, progress=lambda n, total: sent.append((n, total))
+        )
+        assert [n for n, _ in sent] == [256 * 1024] * 4 + [len(data) - 4 * 256 * 1024]
+        assert {total for _, total in sent} == {len(data)}
         assert not await reg.push_blob("chunks/a", digest, len(data), data)  # already there
         assert not await reg.push_blob("chunks/b", digest, len(data), data, mount_from="chunks/a")
         assert await reg.blob_exists("chunks/b", digest)

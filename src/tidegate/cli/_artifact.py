@@ -76,18 +76,25 @@ def _run(
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
-    """A byte counter on stderr when stdout is a terminal; nothing otherwise."""
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when stdout is a terminal; nothing otherwise."""
     if not sys.stdout.isatty():
         yield None
         return
-    with click.progressbar(length=0, label=label, file=sys.stderr, show_pos=True) as bar:
-        bar.length = None  # unknown total: shows the running count
+    bars: list[Any] = []
 
-        def advance(count: int) -> None:
-            bar.update(count)
+    def advance(count: int, total: int) -> None:
+        if not bars:
+            bar: Any = click.progressbar(length=total or None, label=label, file=sys.stderr,
+                                    show_pos=False, show_percent=True)  # fmt: skip
+            bars.append(bar.__enter__())
+        bars[0].update(count)
 
+    try:
         yield advance
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
 
 
 def _emit(data: Any, output: str) -> None:

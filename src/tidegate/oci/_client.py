@@ -35,7 +35,8 @@ MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST
 MAX_MANIFEST_SIZE = 4 << 20  # distribution's own limit
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
-Progress = Callable[[int], None]
+# Called with the bytes just transferred and the size of the whole blob.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -265,12 +266,12 @@ class Registry:
                 location = self._location(response, ref)
                 offset += len(chunk)
                 if progress:
-                    progress(len(chunk))
+                    progress(len(chunk), size)
             body: bytes | Callable[[], AsyncIterator[bytes]] = b""
         elif isinstance(data, bytes):
             body = data
         else:
-            body = lambda: _chunks(data, 1 << 20, progress)  # noqa: E731 - replayable on retry
+            body = lambda: _chunks(data, 1 << 20, progress, size)  # noqa: E731 - replayable
         response = await self._send(
             "PUT",
             _with_query(location, {"digest": digest}),
@@ -281,7 +282,7 @@ class Registry:
         )
         await self._expect(response, ref, 201)
         if progress and body is data:
-            progress(len(data))
+            progress(len(data), size)
         return True
 
     async def fetch_blob(
@@ -309,7 +310,7 @@ class Registry:
                 hasher.update(chunk)
                 out.write(chunk)
                 if progress:
-                    progress(len(chunk))
+                    progress(len(chunk), max_size or 0)
         except httpx.TransportError as exc:
             raise OCIError(f"failed to download blob {digest} of '{ref.name}': {exc}") from exc
         finally:
@@ -537,7 +538,7 @@ async def _backoff(attempt: int, retry_after: str | None) -> None:
 
 
 async def _chunks(
-    data: bytes | Path, size: int, progress: Progress | None = None
+    data: bytes | Path, size: int, progress: Progress | None = None, total: int = 0
 ) -> AsyncIterator[bytes]:
     if isinstance(data, bytes):
         for start in range(0, len(data), size):
@@ -548,7 +549,7 @@ async def _chunks(
     try:
         while chunk := await asyncio.to_thread(handle.read, size):
             if progress:
-                progress(len(chunk))
+                progress(len(chunk), total)
             yield chunk
     finally:
         handle.close()
