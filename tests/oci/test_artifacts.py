@@ -191,6 +191,16 @@ async def test_missing_layer_media_type_lists_the_layers(client: Registry, regis
     assert not Path("/nonexistent/never").exists()
 
 
+async def test_output_that_is_a_file(client: Registry, registry: str, tmp_path: Path) -> None:
+    target = ref(registry, "apps/file-output:v1")
+    await oci.push(client, target, APP / "base")
+    occupied = tmp_path / "out"
+    occupied.write_text("mine\n")
+    with pytest.raises(ArtifactError, match="it is not a folder"):
+        await oci.pull(client, target, occupied)
+    assert occupied.read_text() == "mine\n"
+
+
 async def test_unknown_tag_is_a_registry_error(client: Registry, registry: str) -> None:
     with pytest.raises(NotFound) as caught:
         await oci.pull(client, ref(registry, "apps/none:v9"), Path("/tmp/unused"))

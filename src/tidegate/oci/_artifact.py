@@ -143,11 +143,11 @@ def build_layer(
     """
     writer = _HashingWriter(out)
     if path.is_dir():
-        build_directory(path, writer, ignore_paths, resolve_symlinks=resolve_symlinks)  # type: ignore[arg-type]
+        build_directory(path, writer, ignore_paths, resolve_symlinks=resolve_symlinks)
     elif path.is_file():
         with open(path, "rb") as source:
             if source.read(2) != b"\x1f\x8b":
-                build(walk_file(path), writer)  # type: ignore[arg-type]
+                build(walk_file(path), writer)
                 return "sha256:" + writer.hasher.hexdigest(), writer.size
             source.seek(0)
             try:
@@ -268,6 +268,8 @@ async def pull(
     Extraction happens in a temporary folder beside `output` and is moved into place only
     when complete, so a failed pull leaves `output` as it was.
     """
+    if output.exists() and not output.is_dir():
+        raise ArtifactError(f"cannot pull '{ref}' into '{output}': it is not a folder")
     manifest, parsed = await fetch_manifest(registry, ref)
     layer = select_layer(parsed, ref, layer_media_type)
     staged = staging_dir(output)

@@ -12,13 +12,21 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Protocol
 
 from ._errors import UnsafeArchive
 from ._ignore import IgnoreRules
 
 # Archive bombs stop here unless the caller allows more (flag `--max-size`).
 DEFAULT_MAX_SIZE = 1 << 30  # 1 GiB uncompressed
+
+
+class Writable(Protocol):
+    """Where an archive is written: a file, or anything else that takes bytes."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,7 @@ def walk(
     return entries
 
 
-def build(entries: Sequence[Entry], out: BinaryIO) -> None:
+def build(entries: Sequence[Entry], out: Writable) -> None:
     """Write `entries` as tar+gzip to `out`, byte-for-byte the same on every run and machine.
 
     Owner and group are 0 with empty names, times are zero, modes are normalised (0755 for
@@ -113,7 +121,7 @@ def check_archive(archive: BinaryIO) -> None:
 
 def build_directory(
     root: Path,
-    out: BinaryIO,
+    out: Writable,
     ignore_paths: Sequence[str] | None = None,
     *,
     resolve_symlinks: bool = False,
