@@ -268,7 +268,7 @@ async def pull(
     Extraction happens in a temporary folder beside `output` and is moved into place only
     when complete, so a failed pull leaves `output` as it was.
     """
-    if output.exists() and not output.is_dir():
+    if await asyncio.to_thread(lambda: output.exists() and not output.is_dir()):
         raise ArtifactError(f"cannot pull '{ref}' into '{output}': it is not a folder")
     manifest, parsed = await fetch_manifest(registry, ref)
     layer = select_layer(parsed, ref, layer_media_type)
