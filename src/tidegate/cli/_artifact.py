@@ -34,6 +34,14 @@ def _registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+_ignore_paths_option = click.option(
+    "--ignore-paths",
+    multiple=True,
+    help="Paths to leave out, in gitignore syntax (comma-separated or repeated); replaces "
+    "Flux's default list. .sourceignore files in the folder apply as well.",
+)
+
+
 def _ignore_paths(value: tuple[str, ...]) -> list[str] | None:
     """`--ignore-paths` as flux takes it: repeatable and comma-separated."""
     patterns = [p.strip() for item in value for p in item.split(",") if p.strip()]
@@ -130,12 +138,7 @@ def build_group() -> None:
     type=click.Path(dir_okay=False),
     help="Tarball to write.",
 )
-@click.option(
-    "--ignore-paths",
-    multiple=True,
-    help="Paths to leave out, in gitignore syntax "
-    "(comma-separated or repeated); replaces the default list.",
-)
+@_ignore_paths_option
 @click.option(
     "--resolve-symlinks",
     is_flag=True,
@@ -193,12 +196,7 @@ def push_group() -> None:
     metavar="KEY=VALUE",
     help="Extra manifest annotation (repeatable).",
 )
-@click.option(
-    "--ignore-paths",
-    multiple=True,
-    help="Paths to leave out, in gitignore syntax "
-    "(comma-separated or repeated); replaces the default list.",
-)
+@_ignore_paths_option
 @click.option(
     "--reproducible",
     is_flag=True,
@@ -383,11 +381,7 @@ def diff_group() -> None:
     type=click.Path(exists=True),
     help="Folder (or .tgz) to compare the artifact's content with.",
 )
-@click.option(
-    "--ignore-paths",
-    multiple=True,
-    help="Paths to leave out of the local side, in gitignore syntax; replaces the default list.",
-)
+@_ignore_paths_option
 @click.option("--layer-media-type", default=None, help="Media type of the artifact's layer.")
 @_registry_options
 def diff_artifact(url: str, path: str, ignore_paths: tuple[str, ...],

@@ -239,21 +239,7 @@ class Environment:
         secret = secrets.token_hex(16)
 
         def argv(ports: list[int]) -> list[str]:
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "version": 0.1,
-                        "log": {"level": "info", "formatter": "text"},
-                        "storage": {
-                            "filesystem": {"rootdirectory": str(folder / "data")},
-                            "delete": {"enabled": True},
-                            "maintenance": {"uploadpurging": {"enabled": False}},
-                        },
-                        "http": {"addr": f"127.0.0.1:{ports[0]}", "secret": secret},
-                        "health": {"storagedriver": {"enabled": False}},
-                    }
-                )
-            )
+            config.write_text(yaml.safe_dump(registry_config(folder / "data", ports[0], secret)))
             return [str(binaries.registry), "serve", str(config)]
 
         def ready(ports: list[int]) -> bool:
@@ -416,6 +402,27 @@ class Environment:
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=2))
         tmp.replace(self.state_path)
+
+
+def registry_config(
+    data: Path, port: int, secret: str, auth: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """distribution's configuration: filesystem storage in `data`, deletes enabled, plain
+    HTTP on 127.0.0.1:`port`, and the `auth:` section when given."""
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "info", "formatter": "text"},
+        "storage": {
+            "filesystem": {"rootdirectory": str(data)},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
+        "http": {"addr": f"127.0.0.1:{port}", "secret": secret},
+        "health": {"storagedriver": {"enabled": False}},
+    }
+    if auth:
+        config["auth"] = auth
+    return config
 
 
 def _pki_paths(folder: Path) -> PKI:

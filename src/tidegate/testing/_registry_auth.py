@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from ._environment import StartError, _die_with_parent, _free_ports, _tail
+from ._environment import StartError, _die_with_parent, _free_ports, _tail, registry_config
 
 REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 REALM = "tidegate-test"
@@ -294,7 +294,9 @@ def start_registry(folder: Path, auth: dict[str, Any]) -> tuple[subprocess.Popen
     log_path = folder / "registry.log"
     for attempt in range(1, _START_ATTEMPTS + 1):
         port = _free_ports(1)[0]
-        config.write_text(yaml.safe_dump(_registry_config(folder, port, auth)))
+        config.write_text(
+            yaml.safe_dump(registry_config(folder / "data", port, secrets.token_hex(16), auth))
+        )
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [str(REGISTRY_BINARY), "serve", str(config)],
@@ -316,21 +318,6 @@ def start_registry(folder: Path, auth: dict[str, Any]) -> tuple[subprocess.Popen
         if "address already in use" not in tail or attempt == _START_ATTEMPTS:
             raise StartError(f"registry {failure}; last lines of {log_path}:\n{tail}")
     raise StartError(f"registry: no free port after {_START_ATTEMPTS} attempts")
-
-
-def _registry_config(folder: Path, port: int, auth: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": 0.1,
-        "log": {"level": "info", "formatter": "text"},
-        "storage": {
-            "filesystem": {"rootdirectory": str(folder / "data")},
-            "delete": {"enabled": True},
-            "maintenance": {"uploadpurging": {"enabled": False}},
-        },
-        "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
-        "health": {"storagedriver": {"enabled": False}},
-        "auth": auth,
-    }
 
 
 def _wait_answering(process: subprocess.Popen[bytes], port: int, *, timeout: float) -> str | None:
