@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -42,6 +43,8 @@ CREATED = "org.opencontainers.image.created"
 SOURCE = "org.opencontainers.image.source"
 REVISION = "org.opencontainers.image.revision"
 REPRODUCIBLE_CREATED = "1970-01-01T00:00:00Z"
+# Layers up to this size are downloaded into memory before extraction.
+_IN_MEMORY = 64 << 20
 # Tags that hold signatures, attestations and SBOMs of other artifacts, not artifacts.
 _HIDDEN_TAG = re.compile(r"\.(sig|att|sbom)$")
 # Flux's config blob is an empty JSON object.
@@ -290,11 +293,16 @@ async def _download_and_extract(
     max_size: int,
     progress: Progress | None,
 ) -> list[str]:
-    with tempfile.TemporaryFile() as blob:
+    """Download the layer (digest checked), then extract it into `destination`.
+
+    Small layers stay in memory, larger ones go to a temporary file; extracting while
+    downloading was measured slower (both halves then compete for the interpreter).
+    """
+    size = int(layer["size"])
+    with io.BytesIO() if size <= _IN_MEMORY else tempfile.TemporaryFile() as blob:
         await registry.fetch_blob(
-            ref.repository, str(layer["digest"]), blob, max_size=int(layer["size"]),
-            progress=progress,
-        )  # fmt: skip
+            ref.repository, str(layer["digest"]), blob, max_size=size, progress=progress
+        )
         blob.seek(0)
         try:
             return await asyncio.to_thread(extract, blob, destination, max_size=max_size)

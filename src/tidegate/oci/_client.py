@@ -10,7 +10,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -34,6 +34,13 @@ DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+jso
 MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST)
 MAX_MANIFEST_SIZE = 4 << 20  # distribution's own limit
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class Sink(Protocol):
+    """Where a downloaded blob goes: a file, or anything else that takes bytes."""
+
+    def write(self, data: bytes, /) -> int: ...
+
 
 # Called with the bytes just transferred and the size of the whole blob.
 Progress = Callable[[int, int], None]
@@ -289,7 +296,7 @@ class Registry:
         self,
         repository: str,
         digest: str,
-        out: BinaryIO,
+        out: Sink,
         *,
         max_size: int | None = None,
         progress: Progress | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import shutil
 import stat
@@ -129,7 +130,9 @@ def build_directory(
     build(walk(root, ignore_paths, resolve_symlinks=resolve_symlinks), out)
 
 
-def extract(archive: BinaryIO, destination: Path, *, max_size: int = DEFAULT_MAX_SIZE) -> list[str]:
+def extract(
+    archive: IO[bytes] | io.RawIOBase, destination: Path, *, max_size: int = DEFAULT_MAX_SIZE
+) -> list[str]:
     """Extract a tar+gzip stream into the empty folder `destination`; return the file names.
 
     Refuses (with `UnsafeArchive`) absolute names and `..`, links leading outside, device
