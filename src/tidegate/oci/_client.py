@@ -364,7 +364,9 @@ class Registry:
                     method, url, headers=request_headers, content=body
                 )
                 response = await self._http.send(request, stream=stream)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, ssl.SSLError) as exc:
+                if _tls_failure(exc):  # a certificate problem does not go away by retrying
+                    raise OCIError(f"TLS with {self.host} failed for '{ref}': {exc}") from exc
                 if attempt < self.retries:
                     attempt += 1
                     await _backoff(attempt, None)
@@ -485,6 +487,15 @@ def _tls_context(
     if client_cert:
         context.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
     return context
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _with_query(url: str, extra: dict[str, str]) -> str:

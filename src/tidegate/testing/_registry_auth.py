@@ -14,6 +14,7 @@ import binascii
 import datetime
 import json
 import secrets
+import socket
 import subprocess
 import threading
 import time
@@ -283,10 +284,14 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def start_registry(folder: Path, auth: dict[str, Any]) -> tuple[subprocess.Popen[bytes], str]:
-    """Start distribution with `auth` on a free port; return it and its `127.0.0.1:PORT`.
+def start_registry(
+    folder: Path, auth: dict[str, Any] | None, tls: dict[str, Any] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start distribution with `auth` (and `http.tls`) on a free port; return it and its
+    `127.0.0.1:PORT`.
 
-    Waits until `/v2/` answers (401 counts); the caller terminates the process. Raises
+    Waits until `/v2/` answers (401 counts; with TLS, until the port accepts connections); the
+    caller terminates the process. Raises
     `StartError` with the tail of the registry's log if it exits or does not answer in 20 s.
     """
     (folder / "data").mkdir(parents=True, exist_ok=True)
@@ -294,9 +299,10 @@ def start_registry(folder: Path, auth: dict[str, Any]) -> tuple[subprocess.Popen
     log_path = folder / "registry.log"
     for attempt in range(1, _START_ATTEMPTS + 1):
         port = _free_ports(1)[0]
-        config.write_text(
-            yaml.safe_dump(registry_config(folder / "data", port, secrets.token_hex(16), auth))
-        )
+        settings = registry_config(folder / "data", port, secrets.token_hex(16), auth)
+        if tls:
+            settings["http"]["tls"] = tls
+        config.write_text(yaml.safe_dump(settings))
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [str(REGISTRY_BINARY), "serve", str(config)],
@@ -307,7 +313,7 @@ def start_registry(folder: Path, auth: dict[str, Any]) -> tuple[subprocess.Popen
                 preexec_fn=_die_with_parent,
             )
         try:
-            failure = _wait_answering(process, port, timeout=20)
+            failure = _wait_answering(process, port, timeout=20, tls=bool(tls))
         except BaseException:
             _kill(process)
             raise
@@ -320,15 +326,20 @@ def start_registry(folder: Path, auth: dict[str, Any]) -> tuple[subprocess.Popen
     raise StartError(f"registry: no free port after {_START_ATTEMPTS} attempts")
 
 
-def _wait_answering(process: subprocess.Popen[bytes], port: int, *, timeout: float) -> str | None:
+def _wait_answering(
+    process: subprocess.Popen[bytes], port: int, *, timeout: float, tls: bool = False
+) -> str | None:
     """None once `/v2/` answers at all (any status), else why the registry is not there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return f"exited with code {process.returncode} while starting"
         try:
-            httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=2.0)
-        except httpx.HTTPError:
+            if tls:
+                socket.create_connection(("127.0.0.1", port), timeout=2.0).close()
+            else:
+                httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=2.0)
+        except (httpx.HTTPError, OSError):
             time.sleep(0.1)
             continue
         return None
