@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,19 +12,15 @@ import pytest
 
 from tidegate import oci
 from tidegate.oci import AuthenticationFailed, Credentials, Reference, Registry
-from tidegate.testing._registry_auth import TokenServer, htpasswd_auth, start_registry
+from tidegate.testing._registry_auth import (
+    TokenServer,
+    htpasswd_auth,
+    start_registry,
+    stop_registry,
+)
 
 APP = Path(__file__).parent / "testdata" / "app" / "base"
 USER, PASSWORD = "ci-bot", "s3cret-Pa55"
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +28,7 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("basic-registry")
     process, address = start_registry(folder, htpasswd_auth(folder, USER, PASSWORD))
     yield address
-    stop(process)
+    stop_registry(process)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +37,7 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     with TokenServer(folder, {USER: PASSWORD}) as tokens:
         process, address = start_registry(folder, tokens.auth_config())
         yield address, tokens
-        stop(process)
+        stop_registry(process)
 
 
 async def round_trip(registry: Registry, address: str, name: str, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from tidegate import oci
 from tidegate.oci import OCIError, Reference, Registry
 from tidegate.testing._certs import PKI, write_pki
-from tidegate.testing._registry_auth import start_registry
+from tidegate.testing._registry_auth import start_registry, stop_registry
 
 APP = Path(__file__).parent / "testdata" / "app" / "base"
 
@@ -24,12 +23,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 def _registry(folder: Path, tls: dict[str, object]) -> Iterator[str]:
     process, address = start_registry(folder, None, tls)
     yield address
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_registry(process)
 
 
 @pytest.fixture(scope="module")

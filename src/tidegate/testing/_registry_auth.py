@@ -346,6 +346,15 @@ def _wait_answering(
     return f"did not answer on 127.0.0.1:{port} within {timeout:.0f}s"
 
 
+def stop_registry(process: subprocess.Popen[bytes]) -> None:
+    """Stop a registry `start_registry` started: TERM, then KILL after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        _kill(process)
+
+
 def _kill(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
