@@ -34,7 +34,7 @@ test: lint typecheck binaries
 
 # Tests that need no running services.
 unit: setup
-	$(VENV)/bin/pytest -m "not cluster and not registry"
+	$(VENV)/bin/pytest -m "not cluster and not registry and not services"
 
 demo: binaries
 	bash scripts/demo.sh

@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tidegate.kube import Client
+
+pytestmark = pytest.mark.services
 
 
 def tidegate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -19,6 +19,8 @@ from tidegate.testing._registry_auth import (
     stop_registry,
 )
 
+pytestmark = pytest.mark.services
+
 APP = Path(__file__).parent / "testdata" / "app" / "base"
 USER, PASSWORD = "ci-bot", "s3cret-Pa55"
 

@@ -12,6 +12,8 @@ from tidegate.oci import OCIError, Reference, Registry
 from tidegate.testing._certs import PKI, write_pki
 from tidegate.testing._registry_auth import start_registry, stop_registry
 
+pytestmark = pytest.mark.services
+
 APP = Path(__file__).parent / "testdata" / "app" / "base"
 
 

@@ -17,6 +17,8 @@ import pytest
 from tidegate.testing import Environment, MissingPrerequisite, StartError, _binaries, _environment
 from tidegate.testing._binaries import find_binaries
 
+pytestmark = pytest.mark.services
+
 
 def processes_mentioning(text: str) -> list[int]:
     """Pids of live processes whose command line mentions `text`."""

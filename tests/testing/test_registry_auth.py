@@ -21,6 +21,8 @@ from tidegate.testing._registry_auth import (
     start_registry,
 )
 
+pytestmark = pytest.mark.services
+
 SERVICE = "tidegate-test-registry"
 USERS = {"alice": "s3cret"}
 PUSH_PULL = "repository:demo/app:pull,push"
