@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from ._certs import _cert
 from ._environment import StartError, _die_with_parent, _free_ports, _tail, registry_config
 
 REGISTRY_BINARY = Path("/usr/bin/docker-registry")
@@ -81,7 +82,8 @@ class TokenServer:
         self.issuer = issuer
         self.requests: list[TokenRequest] = []
         self._key = ec.generate_private_key(ec.SECP256R1())
-        certificate = _self_signed(self._key, "tidegate-test-token-signer")
+        signer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tidegate-test-token-signer")])
+        certificate = _cert(signer, self._key, signer, self._key)
         self._certificate_der = certificate.public_bytes(serialization.Encoding.DER)
         folder.mkdir(parents=True, exist_ok=True)
         self.rootcertbundle = folder / "token-signer.crt"
@@ -258,22 +260,6 @@ def _access(scopes: list[str]) -> list[dict[str, Any]]:
         if kind and name and actions:
             granted.append({"type": kind, "name": name, "actions": actions.split(",")})
     return granted
-
-
-def _self_signed(key: ec.EllipticCurvePrivateKey, common_name: str) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
 
 
 def _b64url(data: bytes) -> str:
