@@ -13,8 +13,10 @@ setup: $(VENV)/.installed
 	python3 -m venv .tools/uv
 	.tools/uv/bin/pip install --quiet uv
 
+# Bytecode is compiled at install, as pip does for a wheel: the CLI starts without
+# compiling its dependencies, also where PYTHONDONTWRITEBYTECODE is set.
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python python3
+	$(UV) sync --frozen --python python3 --compile-bytecode
 	touch $@
 
 lint: setup

@@ -12,6 +12,7 @@ flux comes from PATH or from the cache `tidegate dev prepare --flux` fills.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -22,6 +23,10 @@ import time
 from pathlib import Path
 
 from tidegate.testing import Environment, flux_binary
+
+# The CLIs run as on a user's machine: Python may cache compiled bytecode (the warm-up round
+# writes it), even where this shell forbids it.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def make_tree(root: Path, files: int, total: int) -> None:
@@ -42,7 +47,7 @@ def make_tree(root: Path, files: int, total: int) -> None:
 
 def timed(command: list[str]) -> float:
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env=ENV)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{result.stderr}")

@@ -8,12 +8,31 @@ import tarfile
 from collections.abc import Callable
 
 
-def archive(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+def tar(*members: tuple[tarfile.TarInfo, bytes | None], form: int = tarfile.PAX_FORMAT) -> bytes:
+    """An uncompressed tar in the given format (PAX, GNU or ustar)."""
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=raw, mode="w", format=form) as out:
         for info, data in members:
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return gzip.compress(raw.getvalue(), mtime=0)
+            out.addfile(info, io.BytesIO(data) if data is not None else None)
+    return raw.getvalue()
+
+
+def archive(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+    return gzip.compress(tar(*members), mtime=0)
+
+
+def corrupt_checksum(raw: bytes) -> bytes:
+    """The tar with its first header's checksum field wrong."""
+    return raw[:148] + b"0000001\0" + raw[156:]
+
+
+def with_pax_record(raw: bytes, record: bytes) -> bytes:
+    """A PAX extended header holding `record` put in front of the tar `raw`."""
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type = tarfile.XHDTYPE
+    info.size = len(record)
+    header = info.tobuf(tarfile.USTAR_FORMAT)
+    return header + record + bytes(-len(record) % 512) + raw
 
 
 def regular(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
@@ -84,4 +103,31 @@ HOSTILE: dict[str, Callable[[], tuple[bytes, str]]] = {
     "fifo": lambda: (archive(special("pipe", tarfile.FIFOTYPE)), "FIFO"),
     "not-gzip": lambda: (b"PK\x03\x04 this is a zip, not a tarball", "invalid tar+gzip"),
     "truncated": lambda: (archive(regular("a.yaml", b"y" * 5000))[:60], "invalid tar+gzip"),
+    "truncated-in-data": lambda: (
+        gzip.compress(tar(regular("a.yaml", b"y" * 5000))[:2048], mtime=0),
+        "unexpected end of data",
+    ),
+    "bad-checksum": lambda: (
+        gzip.compress(corrupt_checksum(tar(regular("a.yaml"))), mtime=0),
+        "checksum mismatch",
+    ),
+    "gzip-crc": lambda: (
+        (lambda z: z[:-8] + bytes(4) + z[-4:])(archive(regular("a.yaml"))),
+        "invalid tar+gzip",
+    ),
+    "sparse": lambda: (archive(special("holes.bin", tarfile.GNUTYPE_SPARSE)), "sparse file"),
+    "unknown-type": lambda: (archive(special("volume", b"V")), "unsupported type 'V'"),
+    "huge-pax-header": lambda: (
+        gzip.compress(with_pax_record(tar(regular("a.yaml")), b"x" * (2 << 20)), mtime=0),
+        "extended header of 2097152 bytes",
+    ),
+    "malformed-pax": lambda: (
+        gzip.compress(with_pax_record(tar(regular("a.yaml")), b"99 path=x\n"), mtime=0),
+        "malformed PAX record",
+    ),
+    "pax-path-escape": lambda: (
+        gzip.compress(with_pax_record(tar(regular("a.yaml")), b"21 path=../evil.yaml\n"), mtime=0),
+        "outside",
+    ),
+    "empty": lambda: (b"", "invalid tar+gzip"),
 }

@@ -274,6 +274,14 @@ async def test_corrupted_blob_in_the_registry_is_refused(
     with pytest.raises(DigestMismatch, match="hashes to sha256:"):
         await oci.pull(client, target, out)
     assert not out.exists()
+    # The layer is extracted while it downloads (its files all came out intact here, the flip
+    # is in the gzip trailer), yet an existing output stays exactly as it was.
+    out.mkdir()
+    (out / "previous.yaml").write_text("kept\n")
+    with pytest.raises(DigestMismatch, match="hashes to sha256:"):
+        await oci.pull(client, target, out)
+    assert [p.name for p in out.iterdir()] == ["previous.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "unique"]  # no staging left
 
 
 async def test_corrupted_manifest_in_the_registry_is_refused(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import re
@@ -14,7 +15,7 @@ import pytest
 from tidegate.oci import UnsafeArchive, build_layer
 from tidegate.oci._tarball import extract, walk
 
-from .hostile import HOSTILE, archive, bomb, regular, special
+from .hostile import HOSTILE, archive, bomb, regular, special, tar
 
 APP = Path(__file__).parent / "testdata" / "app"
 
@@ -163,3 +164,69 @@ def test_single_file_and_broken_tarball_inputs(tmp_path: Path) -> None:
         build_layer(broken, io.BytesIO())
     with pytest.raises(ArtifactError, match="no such file or folder"):
         build_layer(tmp_path / "absent", io.BytesIO())
+
+
+@pytest.mark.parametrize(
+    "form",
+    [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT],
+    ids=["pax", "gnu", "ustar"],
+)
+def test_long_names_in_every_tar_format(form: int, tmp_path: Path) -> None:
+    # 100+ character names: PAX records, GNU long-name entries, or the ustar prefix field.
+    deep = "/".join(["folder-" + "x" * 20] * 6) + "/manifest-with-a-long-name.yaml"
+    # ustar has no long link names; PAX and GNU do.
+    target = "plain.yaml" if form == tarfile.USTAR_FORMAT else deep
+    link = special("short-link.yaml", tarfile.SYMTYPE, target)
+    raw = tar(regular(deep, b"kind: Deep\n"), link, regular("plain.yaml", b"a" * 700), form=form)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert extract(io.BytesIO(gzip.compress(raw)), out) == [deep, "plain.yaml"]
+    assert (out / deep).read_bytes() == b"kind: Deep\n"
+    assert os.readlink(out / "short-link.yaml") == target
+    assert (out / "plain.yaml").read_bytes() == b"a" * 700
+
+
+def test_concatenated_gzip_members_and_trailing_zeros_are_read(tmp_path: Path) -> None:
+    # `cat a.gz b.gz` is one valid gzip stream; registries and tools pad with zeros.
+    raw = tar(regular("a.yaml", b"first\n" * 1000), regular("b.yaml", b"second\n"))
+    data = gzip.compress(raw[:3000]) + gzip.compress(raw[3000:]) + bytes(1024)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert extract(io.BytesIO(data), out) == ["a.yaml", "b.yaml"]
+    assert (out / "a.yaml").read_bytes() == b"first\n" * 1000
+    assert (out / "b.yaml").read_bytes() == b"second\n"
+
+
+def test_old_style_folder_entries_and_root_entry(tmp_path: Path) -> None:
+    # Pre-POSIX tars mark a folder as a regular entry whose name ends in a slash.
+    folder = tarfile.TarInfo("conf/")
+    folder.type = tarfile.AREGTYPE
+    root = tarfile.TarInfo("./")
+    root.type = tarfile.DIRTYPE
+    raw = tar(
+        (root, None), (folder, None), regular("conf/app.yaml", b"v: 1\n"), form=tarfile.GNU_FORMAT
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    assert extract(io.BytesIO(gzip.compress(raw)), out) == ["conf/app.yaml"]
+    assert (out / "conf").is_dir()
+
+
+def test_extract_matches_tarfile_on_a_large_tree(tmp_path: Path) -> None:
+    # Files spanning the reader's internal chunk boundaries come out byte-identical.
+    tree = tmp_path / "tree"
+    for i in range(60):
+        (tree / f"d{i % 7}").mkdir(parents=True, exist_ok=True)
+        (tree / f"d{i % 7}" / f"f{i}.bin").write_bytes(os.urandom(37_000 * (i % 5) + i))
+    layer = io.BytesIO()
+    build_layer(tree, layer)
+    layer.seek(0)
+    out = tmp_path / "out"
+    out.mkdir()
+    files = extract(layer, out)
+    layer.seek(0)
+    with tarfile.open(fileobj=layer, mode="r:gz") as reference:
+        expected = [m.name for m in reference.getmembers() if m.isfile()]
+    assert files == expected
+    for name in files:
+        assert (out / name).read_bytes() == (tree / name).read_bytes()

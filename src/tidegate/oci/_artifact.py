@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
-import io
 import json
+import queue
 import re
 import shutil
 import tempfile
@@ -293,21 +293,68 @@ async def _download_and_extract(
     max_size: int,
     progress: Progress | None,
 ) -> list[str]:
-    """Download the layer (digest checked), then extract it into `destination`.
+    """Download the layer into `destination`, extracting it as it arrives.
 
-    Small layers stay in memory, larger ones go to a temporary file; extracting while
-    downloading was measured slower (both halves then compete for the interpreter).
+    Nothing here is trusted before the whole layer matched its digest: the caller extracts
+    into a staging folder and moves it into place only when this returns. Layers too large
+    to buffer in memory go to a temporary file first.
     """
-    size = int(layer["size"])
-    with io.BytesIO() if size <= _IN_MEMORY else tempfile.TemporaryFile() as blob:
-        await registry.fetch_blob(
-            ref.repository, str(layer["digest"]), blob, max_size=size, progress=progress
+    size, digest = int(layer["size"]), str(layer["digest"])
+    try:
+        if size > _IN_MEMORY:
+            with tempfile.TemporaryFile() as blob:
+                await registry.fetch_blob(
+                    ref.repository, digest, blob, max_size=size, progress=progress
+                )
+                blob.seek(0)
+                return await asyncio.to_thread(extract, blob, destination, max_size=max_size)
+        pipe = _Pipe()
+        extraction = asyncio.ensure_future(
+            asyncio.to_thread(extract, pipe, destination, max_size=max_size)
         )
-        blob.seek(0)
         try:
-            return await asyncio.to_thread(extract, blob, destination, max_size=max_size)
-        except OCIError as exc:
-            raise type(exc)(f"'{ref}': {exc}") from exc
+            await registry.fetch_blob(
+                ref.repository, digest, pipe, max_size=size, progress=progress
+            )
+        except BaseException:
+            pipe.close(failed=True)
+            await asyncio.wait([extraction])
+            if not extraction.cancelled():
+                extraction.exception()  # seen: the download's own error is the one raised
+            raise
+        pipe.close()
+        return await extraction
+    except OCIError as exc:
+        raise type(exc)(f"'{ref}': {exc}") from exc
+
+
+class _Pipe:
+    """Bytes handed from the download (the event loop) to the extraction (a thread).
+
+    Writing never blocks the event loop; the layer is at most `_IN_MEMORY` bytes, so what
+    waits here is bounded by that.
+    """
+
+    def __init__(self) -> None:
+        self.chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.failed = False
+
+    def write(self, data: bytes) -> int:
+        self.chunks.put(data)
+        return len(data)
+
+    def close(self, *, failed: bool = False) -> None:
+        self.failed = failed
+        self.chunks.put(None)
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.chunks.get()
+        if chunk is None:
+            if self.failed:
+                raise ArtifactError("download failed")  # the download's own error is raised
+            self.chunks.put(None)  # stays at the end for further reads
+            return b""
+        return chunk
 
 
 async def tag(registry: Registry, ref: Reference, tags: Sequence[str]) -> str:

@@ -98,7 +98,7 @@ class Registry:
         self._docker_config = docker_config and credentials is None
         self._session = _Session()
         self._http = httpx.AsyncClient(
-            verify=_tls_context(ca_file, client_cert),
+            transport=_Transport(lambda: _tls_context(ca_file, client_cert)),
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
             headers={"User-Agent": f"tidegate/{__version__}"},
@@ -478,6 +478,35 @@ class Registry:
         if not location:
             raise RegistryError(str(ref), response.status_code, "", "upload without Location")
         return str(urljoin(self.base + "/", str(location)))
+
+
+class _Transport(httpx.AsyncBaseTransport):
+    """Plain HTTP, and HTTPS with a TLS context made on first use.
+
+    Loading the system's CA certificates takes tens of milliseconds, which a registry
+    spoken to over plain HTTP (`--insecure-registry`) should not pay; its redirects to HTTPS
+    storage still verify certificates.
+    """
+
+    def __init__(self, tls: Callable[[], ssl.SSLContext]) -> None:
+        self.tls = tls
+        self.plain: httpx.AsyncHTTPTransport | None = None
+        self.secure: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            if self.secure is None:
+                self.secure = httpx.AsyncHTTPTransport(verify=self.tls())
+            return await self.secure.handle_async_request(request)
+        if self.plain is None:
+            # No certificate is ever checked on this transport: it carries only http:// URLs.
+            self.plain = httpx.AsyncHTTPTransport(verify=False)
+        return await self.plain.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self.plain, self.secure):
+            if transport is not None:
+                await transport.aclose()
 
 
 def _tls_context(

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import shutil
 import stat
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from ._errors import UnsafeArchive
 from ._ignore import IgnoreRules
+from ._tarstream import DIRECTORY, FILE, HARDLINK, SYMLINK, Member, Readable, TarStream
 
 # Archive bombs stop here unless the caller allows more (flag `--max-size`).
 DEFAULT_MAX_SIZE = 1 << 30  # 1 GiB uncompressed
@@ -130,9 +130,7 @@ def build_directory(
     build(walk(root, ignore_paths, resolve_symlinks=resolve_symlinks), out)
 
 
-def extract(
-    archive: IO[bytes] | io.RawIOBase, destination: Path, *, max_size: int = DEFAULT_MAX_SIZE
-) -> list[str]:
+def extract(archive: Readable, destination: Path, *, max_size: int = DEFAULT_MAX_SIZE) -> list[str]:
     """Extract a tar+gzip stream into the empty folder `destination`; return the file names.
 
     Refuses (with `UnsafeArchive`) absolute names and `..`, links leading outside, device
@@ -141,12 +139,12 @@ def extract(
     written through a symlink.
     """
     try:
-        with tarfile.open(fileobj=archive, mode="r|gz") as tar:
-            return _Extraction(destination.resolve(), max_size).run(tar)
+        with TarStream(archive) as stream:
+            return _Extraction(destination.resolve(), max_size).run(stream)
     except UnsafeArchive:
         raise
-    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-        raise UnsafeArchive(f"invalid tar+gzip archive: {exc}") from exc
+    except OSError as exc:
+        raise UnsafeArchive(f"cannot extract archive: {exc}") from exc
 
 
 class _Extraction:
@@ -159,30 +157,27 @@ class _Extraction:
         self.folders: set[Path] = {root}
         self.symlinks: list[tuple[Path, str]] = []
 
-    def run(self, tar: tarfile.TarFile) -> list[str]:
+    def run(self, tar: TarStream) -> list[str]:
         files: list[str] = []
         for member in tar:
             name = _safe_name(member.name)
             if name is None:
                 continue  # the archive root itself ("." or "./")
             target = self.root / name
-            if member.isdir():
+            if member.kind == DIRECTORY:
                 self.folder(target)
-            elif member.isfile():
+            elif member.kind == FILE:
                 self.total += member.size
                 if self.total > self.max_size:
                     raise UnsafeArchive(
                         f"archive expands beyond the maximum of {self.max_size} bytes"
                     )
-                source = tar.extractfile(member)
-                if source is None:
-                    raise UnsafeArchive(f"unreadable archive entry '{member.name}'")
                 self.folder(target.parent)
-                self.write(target, source, member.mode)
+                self.write(target, tar.chunks(), member.mode)
                 files.append(name)
-            elif member.issym():
+            elif member.kind == SYMLINK:
                 self.symlink(target, member)
-            elif member.islnk():
+            elif member.kind == HARDLINK:
                 linked = _safe_name(member.linkname)
                 source_path = self.root / linked if linked else self.root
                 if linked is None or not self.is_inside(source_path.parent):
@@ -197,11 +192,10 @@ class _Extraction:
                     )
                 self.folder(target.parent)
                 with open(source_path, "rb") as source:
-                    self.write(target, source, member.mode)
+                    self.write(target, iter(lambda: source.read(1 << 20), b""), member.mode)
                 files.append(name)
             else:
-                kind = "FIFO" if member.isfifo() else "device file"
-                raise UnsafeArchive(f"archive entry '{member.name}' is a {kind}")
+                raise UnsafeArchive(f"archive entry '{member.name}' is a {member.kind}")
         # Each link points inside on its own, but a chain of them may not (`a/b -> ..`,
         # `a/c -> b/..`): check where they lead once all exist.
         for link, name in self.symlinks:
@@ -234,7 +228,7 @@ class _Extraction:
             raise UnsafeArchive(f"archive entry '{target.relative_to(self.root)}' is not a folder")
         self.folders.add(target)
 
-    def write(self, target: Path, source: IO[bytes], mode: int) -> None:
+    def write(self, target: Path, data: Iterable[bytes | memoryview], mode: int) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
         try:
             fd = os.open(target, flags, 0o755 if mode & 0o111 else 0o644)
@@ -242,10 +236,14 @@ class _Extraction:
             raise UnsafeArchive(
                 f"cannot write archive entry '{target.relative_to(self.root)}': {exc.strerror}"
             ) from exc
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(source, out, 1 << 20)
+        try:
+            for piece in data:
+                while piece:
+                    piece = piece[os.write(fd, piece) :]
+        finally:
+            os.close(fd)
 
-    def symlink(self, target: Path, member: tarfile.TarInfo) -> None:
+    def symlink(self, target: Path, member: Member) -> None:
         self.folder(target.parent)
         link = member.linkname
         if link.startswith("/"):
