@@ -134,6 +134,10 @@ def test_environment_dies_with_a_killed_parent(tmp_path: Path) -> None:
     assert processes_mentioning(str(tmp_path)) == []
 
 
+# The inner runs start an environment of their own, even when this run reuses a `dev up`.
+OWN_ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "TIDEGATE_DEV_DIR"}
+
+
 def pytest_run(tmp_path: Path, test_source: str) -> list[str]:
     """The command line of a separate pytest run of one test module using the plugin."""
     tests = tmp_path / "suite"
@@ -156,7 +160,9 @@ def test_pytest_run_that_fails_still_stops_the_environment(tmp_path: Path) -> No
             assert False, "deliberate failure"
         """,
     )
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=240)
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=240, env=OWN_ENVIRONMENT
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "deliberate failure" in result.stdout
     env_dir = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("ENV"))
@@ -181,6 +187,7 @@ def test_interrupted_pytest_run_stops_the_environment(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
+        env=OWN_ENVIRONMENT,
         # A background job inherits SIGINT ignored, and Python then never raises
         # KeyboardInterrupt; give the run the disposition a terminal's Ctrl-C meets.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
