@@ -33,17 +33,18 @@ async def test_unknown_kinds_raise_no_kind_match(kube: Client) -> None:
 
 
 async def test_crd_created_at_run_time_becomes_usable(kube: Client, namespace: str) -> None:
+    group = f"{namespace}.example.com"  # new in every run, also against a kept environment
     # The client has read discovery for this group before the CRD exists ...
     with pytest.raises(NoKindMatch):
-        await kube.resource("tidegate.example.com/v1", "Widget")
+        await kube.resource(f"{group}/v1", "Widget")
 
     await kube.create(
         {
             "apiVersion": "apiextensions.k8s.io/v1",
             "kind": "CustomResourceDefinition",
-            "metadata": {"name": "widgets.tidegate.example.com"},
+            "metadata": {"name": f"widgets.{group}"},
             "spec": {
-                "group": "tidegate.example.com",
+                "group": group,
                 "names": {
                     "kind": "Widget",
                     "plural": "widgets",
@@ -77,22 +78,22 @@ async def test_crd_created_at_run_time_becomes_usable(kube: Client, namespace: s
             },
         }
     )
-    await _until_established(kube, "widgets.tidegate.example.com")
+    await _until_established(kube, f"widgets.{group}")
 
     # ... and the same client, not restarted, now creates and reads Widgets.
     widget = {
-        "apiVersion": "tidegate.example.com/v1",
+        "apiVersion": f"{group}/v1",
         "kind": "Widget",
         "metadata": {"name": "w1", "namespace": namespace},
         "spec": {"size": 3},
     }
     applied = await kube.apply(widget, field_manager="t")
     assert applied["spec"] == {"size": 3}
-    listed = await kube.list("tidegate.example.com/v1", "Widget", namespace)
+    listed = await kube.list(f"{group}/v1", "Widget", namespace)
     assert [item["metadata"]["name"] for item in listed["items"]] == ["w1"]
     status = await kube.patch_status(applied, {"ready": True})
     assert status["status"] == {"ready": True}
-    assert "status" in (await kube.resource("tidegate.example.com/v1", "Widget")).subresources
+    assert "status" in (await kube.resource(f"{group}/v1", "Widget")).subresources
 
 
 async def _until_established(kube: Client, name: str) -> None:

@@ -301,7 +301,8 @@ async def test_corrupted_manifest_in_the_registry_is_refused(
 
 
 async def test_chunked_upload_and_cross_repository_mount(registry: str, tmp_path: Path) -> None:
-    data = hashlib.sha256(b"seed").digest() * 40_000  # 1.28 MB
+    # Unique per run, so that it is new even in a registry kept from earlier runs.
+    data = hashlib.sha256(str(tmp_path).encode()).digest() * 40_000  # 1.28 MB
     digest = oci.sha256_digest(data)
     async with Registry(registry, insecure=True, chunk_size=256 * 1024, docker_config=False) as reg:
         sent: list[tuple[int, int]] = []

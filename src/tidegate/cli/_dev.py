@@ -14,6 +14,7 @@ from tidegate.testing import (
     StartError,
     find_binaries,
     flux_binary,
+    source_controller_binary,
 )
 
 DEFAULT_DIR = ".tidegate/dev"
@@ -65,7 +66,14 @@ def up(directory: str) -> None:
     help="Also provide the flux CLI (PATH, else built once from the Go module proxy), "
     "which compatibility tests and benchmarks run side by side with tidegate.",
 )
-def prepare(with_flux: bool) -> None:
+@click.option(
+    "--source-controller",
+    "with_source_controller",
+    is_flag=True,
+    help="Also build Flux's source-controller (and keep its CRDs beside it) once from the Go "
+    "module proxy, the peer of tidegate's source controller in benchmarks.",
+)
+def prepare(with_flux: bool, with_source_controller: bool) -> None:
     """Install or build the environment's binaries now, without starting anything.
 
     kube-apiserver is built from the Go module proxy once per machine (a few minutes) and
@@ -75,12 +83,16 @@ def prepare(with_flux: bool) -> None:
     try:
         binaries = find_binaries(_say)
         flux = flux_binary(_say) if with_flux else None
+        source = source_controller_binary(_say) if with_source_controller else None
     except MissingPrerequisite as exc:
         raise click.ClickException(str(exc)) from exc
     for name, path in vars(binaries).items():
         click.echo(f"{name.replace('_', '-')}: {path}")
     if flux:
         click.echo(f"flux: {flux}")
+    if source:
+        click.echo(f"source-controller: {source}")
+        click.echo(f"source-controller-crds: {source.parent / 'crds'}")
 
 
 @dev.command()

@@ -19,6 +19,13 @@ _VERBS = {
     "list": ("tidegate.cli._artifact", "list_group"),
     "diff": ("tidegate.cli._artifact", "diff_group"),
     "dev": ("tidegate.cli._dev", "dev"),
+    "install": ("tidegate.cli._install", "install"),
+    "controller": ("tidegate.cli._controller", "controller_group"),
+    "create": ("tidegate.cli._objects", "create_group"),
+    "get": ("tidegate.cli._objects", "get_group"),
+    "reconcile": ("tidegate.cli._objects", "reconcile_group"),
+    "suspend": ("tidegate.cli._objects", "suspend_group"),
+    "resume": ("tidegate.cli._objects", "resume_group"),
 }
 _SUMMARIES = {
     "build": "Build artifacts.",
@@ -28,6 +35,13 @@ _SUMMARIES = {
     "list": "List artifacts.",
     "diff": "Compare artifacts with local content.",
     "dev": "Run a local environment: etcd, kube-apiserver and an OCI registry.",
+    "install": "Install tidegate's CustomResourceDefinitions on a cluster.",
+    "controller": "Run the controllers.",
+    "create": "Create or update sources.",
+    "get": "Show sources and their status.",
+    "reconcile": "Reconcile a source now and wait for the result.",
+    "suspend": "Suspend the reconciliation of a source.",
+    "resume": "Resume the reconciliation of a source.",
 }
 
 

@@ -19,6 +19,8 @@ from ._artifact import (
     artifact_manifest,
     build_layer,
     diff,
+    download_layer,
+    extract_layer,
     fetch_manifest,
     list_artifacts,
     pull,
@@ -26,7 +28,7 @@ from ._artifact import (
     select_layer,
     tag,
 )
-from ._auth import Credentials, docker_credentials
+from ._auth import Credentials, config_credentials, docker_credentials
 from ._client import (
     DOCKER_MANIFEST,
     MANIFEST_TYPES,
@@ -79,8 +81,11 @@ __all__ = [
     "UnsafeArchive",
     "artifact_manifest",
     "build_layer",
+    "config_credentials",
     "diff",
     "docker_credentials",
+    "download_layer",
+    "extract_layer",
     "fetch_manifest",
     "list_artifacts",
     "pull",

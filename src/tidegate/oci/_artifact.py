@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ._client import OCI_MANIFEST, Manifest, Progress, Registry, sha256_digest
+from ._client import OCI_MANIFEST, Manifest, Progress, Registry, Sink, sha256_digest
 from ._errors import ArtifactError, OCIError
 from ._reference import Reference
 from ._tarball import (
@@ -283,6 +283,31 @@ async def pull(
         shutil.rmtree(staged, ignore_errors=True)
     annotations = {str(k): str(v) for k, v in (parsed.get("annotations") or {}).items()}
     return PullResult(manifest.digest, annotations, files)
+
+
+async def extract_layer(
+    registry: Registry,
+    ref: Reference,
+    layer: Mapping[str, Any],
+    destination: Path,
+    *,
+    max_size: int = DEFAULT_MAX_SIZE,
+) -> list[str]:
+    """Download one layer (a tar+gzip) and extract it into the empty folder `destination`;
+    returns the file names. The caller moves the folder into use only after this returns:
+    the digest is checked when the download ends."""
+    return await _download_and_extract(registry, ref, layer, destination, max_size, None)
+
+
+async def download_layer(
+    registry: Registry, ref: Reference, layer: Mapping[str, Any], out: Sink
+) -> int:
+    """Download one layer as it is into `out`, its digest and size checked; returns its size."""
+    size, digest = int(layer["size"]), str(layer["digest"])
+    try:
+        return await registry.fetch_blob(ref.repository, digest, out, max_size=size)
+    except OCIError as exc:
+        raise type(exc)(f"'{ref}': {exc}") from exc
 
 
 async def _download_and_extract(

@@ -57,9 +57,21 @@ def docker_credentials(registry: str, config: Path | None = None) -> Credentials
         found = _from_helper(str(helper), registry)
         if found is not None:
             return found
-    for key, entry in (document.get("auths") or {}).items():
+    return config_credentials(document, registry, str(path))
+
+
+def config_credentials(document: object, registry: str, source: str) -> Credentials | None:
+    """The `auths` entry for `registry` in a parsed docker config (such as the content of a
+    Kubernetes `kubernetes.io/dockerconfigjson` Secret); `source` names it in errors.
+    Credential helpers are never run here."""
+    if not isinstance(document, dict):
+        raise OCIError(f"{source}: not a docker config (expected a JSON object)")
+    auths = document.get("auths")
+    if auths is None and "auths" not in document:
+        auths = document  # the older `.dockercfg` layout: the entries at the top level
+    for key, entry in (auths or {}).items():
         if _host_of(key) == registry and isinstance(entry, dict):
-            return _from_auth_entry(entry, path, key)
+            return _from_auth_entry(entry, source, key)
     return None
 
 
@@ -69,7 +81,7 @@ def _host_of(key: str) -> str:
     return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
 
 
-def _from_auth_entry(entry: dict[str, object], path: Path, key: str) -> Credentials | None:
+def _from_auth_entry(entry: dict[str, object], path: Path | str, key: str) -> Credentials | None:
     identity = str(entry.get("identitytoken") or "")
     if entry.get("auth"):
         try:

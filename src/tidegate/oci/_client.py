@@ -83,6 +83,7 @@ class Registry:
         insecure: bool = False,
         ca_file: str | Path | None = None,
         client_cert: tuple[str | Path, str | Path] | None = None,
+        tls: ssl.SSLContext | None = None,
         timeout: float = 60.0,
         retries: int = 4,
         chunk_size: int | None = None,
@@ -98,7 +99,7 @@ class Registry:
         self._docker_config = docker_config and credentials is None
         self._session = _Session()
         self._http = httpx.AsyncClient(
-            transport=_Transport(lambda: _tls_context(ca_file, client_cert)),
+            transport=_Transport(lambda: tls or _tls_context(ca_file, client_cert)),
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
             headers={"User-Agent": f"tidegate/{__version__}"},

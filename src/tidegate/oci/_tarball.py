@@ -45,14 +45,17 @@ def walk(
     ignore_paths: Sequence[str] | None = None,
     *,
     resolve_symlinks: bool = False,
+    rules: IgnoreRules | None = None,
 ) -> list[Entry]:
     """The entries of `root` in archive order: sorted by name, ignored paths left out.
 
     Symlinks are skipped, unless `resolve_symlinks` is set and they point inside `root`: then
-    the target's content is archived under the link's name.
+    the target's content is archived under the link's name. `rules`, when given, replace the
+    ones `ignore_paths` would make.
     """
     root = root.resolve()
-    rules = IgnoreRules(root, ignore_paths)
+    if rules is None:
+        rules = IgnoreRules(root, ignore_paths)
     entries: list[Entry] = []
 
     def visit(folder: Path, prefix: str) -> None:

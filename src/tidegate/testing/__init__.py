@@ -7,17 +7,21 @@ Used by the pytest fixtures (`tidegate.testing.pytest_plugin`), by benchmarks, a
 from ._binaries import (
     FLUX_VERSION,
     KUBERNETES_VERSION,
+    SOURCE_CONTROLLER_VERSION,
     Binaries,
     MissingPrerequisite,
     cache_dir,
     find_binaries,
     flux_binary,
+    source_controller_binary,
+    source_controller_crds,
 )
 from ._environment import AlreadyRunning, Environment, ProcessRecord, StartError
 
 __all__ = [
     "FLUX_VERSION",
     "KUBERNETES_VERSION",
+    "SOURCE_CONTROLLER_VERSION",
     "AlreadyRunning",
     "Binaries",
     "Environment",
@@ -27,4 +31,6 @@ __all__ = [
     "cache_dir",
     "find_binaries",
     "flux_binary",
+    "source_controller_binary",
+    "source_controller_crds",
 ]

@@ -4,7 +4,8 @@ kube-apiserver comes from the Go module proxy, built once per machine with the m
 and cached under `~/.cache/tidegate/bin/<version>/`. etcd and the OCI registry (distribution)
 come from Debian's packages `etcd-server` and `docker-registry`, installed with apt when missing.
 `KUBEBUILDER_ASSETS` (a folder holding `kube-apiserver` and `etcd`, the envtest convention) takes
-precedence over all of that.
+precedence over all of that. Flux's own programs, peers in compatibility tests and benchmarks
+(the `flux` CLI, source-controller), are built the same way, into `~/.cache/tidegate/bin/`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ MIN_ETCD = (3, 4, 0)
 ETCD_BUILD_VERSION = "3.5.21"
 # The flux CLI, as a peer for compatibility tests and benchmarks.
 FLUX_VERSION = "2.9.5"
+# Flux's source-controller, the version flux v2.9.5 installs (its manifests name the release
+# and its go.mod requires github.com/fluxcd/source-controller/api at the same version).
+SOURCE_CONTROLLER_VERSION = "1.9.5"
 
 Log = Callable[[str], None]
 
@@ -171,6 +175,179 @@ def flux_binary(log: Log) -> Path:
     return target
 
 
+def source_controller_binary(log: Log) -> Path:
+    """Flux's source-controller, built once from the Go module proxy and cached.
+
+    Lands in `<cache>/bin/source-controller-v<version>/source-controller`, with the module's
+    CRDs (`config/crd/bases/*.yaml`) copied into `crds/` beside it (`source_controller_crds`).
+    """
+    version = f"v{SOURCE_CONTROLLER_VERSION}"
+    folder = cache_dir() / "bin" / f"source-controller-{version}"
+    target = folder / "source-controller"
+    if os.access(target, os.X_OK) and _has_yaml(folder / "crds"):
+        return target
+    # The module's go.mod points github.com/fluxcd/source-controller/api at ./api, a nested
+    # module that the module zip leaves out; it is published at the same version.
+    go_build_in_module(
+        "github.com/fluxcd/source-controller",
+        version,
+        ".",
+        target,
+        ldflags="-s -w",
+        replace_version=lambda _module: version,
+        log=log,
+        keep={"config/crd/bases": folder / "crds"},
+    )
+    return target
+
+
+def source_controller_crds(log: Log) -> Path:
+    """The folder of source-controller's CRD YAML files (building it first if need be)."""
+    return source_controller_binary(log).parent / "crds"
+
+
+def go_build_in_module(
+    module: str,
+    version: str,
+    package: str,
+    target: Path,
+    *,
+    ldflags: str,
+    replace_version: Callable[[str], str],
+    log: Log,
+    keep: dict[str, Path] | None = None,
+) -> None:
+    """Build `package` (relative to the module root: `.`, `./cmd/x`) inside a copy of
+    `module@version` off the Go module proxy, with the module's own go.mod and go.sum.
+
+    Unlike `go_build`'s scratch module, this keeps the module's `replace` directives that
+    point at other modules (forks, pinned commits), which a dependent module would ignore.
+    Those that point at a local folder, which the module zip lacks (nested modules), are
+    mapped to the published module at `replace_version(path)`. `keep` copies the YAML files
+    of folders of the module (relative path → destination folder), e.g. CRD manifests.
+    """
+    go = shutil.which("go") or _executable("/usr/local/go/bin/go")
+    if go is None:
+        raise MissingPrerequisite(
+            f"building {module}@{version} needs Go on PATH: install it (https://go.dev/dl/), "
+            "in the version its go.mod names or newer"
+        )
+    keep = keep or {}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.parent / ".build.lock"):
+        if os.access(target, os.X_OK) and all(_has_yaml(p) for p in keep.values()):
+            return  # built by another process while this one waited
+        env = {
+            **os.environ,
+            "GOTOOLCHAIN": "local",
+            "GOFLAGS": "-mod=mod -buildvcs=false",
+            "CGO_ENABLED": "0",
+        }
+        with tempfile.TemporaryDirectory(prefix="tidegate-gobuild-") as scratch:
+            work = Path(scratch)
+            (work / "go.mod").write_text("module tidegate.local/build\n\ngo 1.24.0\n")
+            info = json.loads(_go(go, ["mod", "download", "-json", f"{module}@{version}"],
+                                  work, env))  # fmt: skip
+            for relative, destination in keep.items():
+                _copy_yaml(Path(info["Dir"]) / relative, destination)
+            if os.access(target, os.X_OK):
+                return
+            _check_go_version(go, Path(info["GoMod"]).read_text(), f"{module}@{version}", work, env)
+            log(f"building {module}@{version} with {go} (once per machine; a few minutes)")
+            source = work / "src"
+            shutil.copytree(info["Dir"], source)
+            # The module cache is read only; go.sum may gain the published nested modules.
+            for entry in [source, *source.rglob("*")]:
+                if entry.is_dir() or entry.name in ("go.mod", "go.sum"):
+                    entry.chmod(0o755 if entry.is_dir() else 0o644)
+            gomod = (source / "go.mod").read_text()
+            local = r"^(?:replace\s+|\s+)(\S+)(?:\s+v\S+)?\s+=>\s+\.\.?/\S*\s*$"
+            for path in re.findall(local, gomod, re.M):
+                edit = f"-replace={path}={path}@{replace_version(path)}"
+                _go(go, ["mod", "edit", edit], source, env)
+            partial = target.with_suffix(".partial")
+            build = ["build", "-trimpath", "-ldflags", ldflags, "-o", str(partial), package]
+            tried: set[tuple[str, str]] = set()
+            while True:
+                result = _run_go(go, build, source, env)
+                if result.returncode == 0:
+                    break
+                missing = set(_UNAVAILABLE.findall(result.stderr)) - tried
+                if not missing:
+                    raise MissingPrerequisite(
+                        f"'go {' '.join(build)}' failed:\n{_tail(result.stderr + result.stdout)}"
+                    )
+                for path, wanted in sorted(missing):
+                    tried.add((path, wanted))
+                    other = _earlier_patch(go, path, wanted, work, env)
+                    log(f"{path}@{wanted} is not on the module proxy; building with {other}")
+                    _go(go, ["mod", "edit", f"-replace={path}@{wanted}={path}@{other}"],
+                        source, env)  # fmt: skip
+            partial.replace(target)
+        log(f"built {target}")
+
+
+# `go build` when the module proxy lists a version but refuses its zip (HTTP 403/404/410).
+_UNAVAILABLE = re.compile(r"^\S+: (\S+)@(v\S+): reading \S+\.zip: (?:403|404|410)\b", re.M)
+
+
+def _earlier_patch(go: str, path: str, wanted: str, work: Path, env: dict[str, str]) -> str:
+    """The newest earlier patch release of `path` (same major.minor) that the proxy serves.
+
+    The proxy lists a few module versions whose source it refuses to serve: for
+    github.com/fluxcd/pkg/artifact v0.18.3, which source-controller v1.9.5 requires, it
+    answers "403 This module version is not available" (v0.18.2 too). Their go.mod differs
+    from v0.18.1's only in dependency versions, which the main module's go.mod pins anyway;
+    the build says which version it took instead.
+    """
+    match = re.fullmatch(r"(v\d+\.\d+\.)(\d+)", wanted)
+    if match:
+        for patch in range(int(match[2]) - 1, -1, -1):
+            candidate = f"{match[1]}{patch}"
+            if _run_go(go, ["mod", "download", f"{path}@{candidate}"], work, env).returncode == 0:
+                return candidate
+    raise MissingPrerequisite(
+        f"{path}@{wanted} is not available from the Go module proxy (GOPROXY="
+        f"{env.get('GOPROXY') or 'default'}), nor an earlier patch release of it"
+    )
+
+
+def _check_go_version(go: str, gomod: str, what: str, work: Path, env: dict[str, str]) -> None:
+    """Fail clearly when the module's go.mod asks for a newer Go than the machine's (with
+    GOTOOLCHAIN=local, go would only say so halfway through the build)."""
+    wanted = re.search(r"^go\s+(\d+(?:\.\d+)*)\s*$", gomod, re.M)
+    have = re.match(r"go(\d+(?:\.\d+)*)", _go(go, ["env", "GOVERSION"], work, env).strip())
+    if not wanted or not have:
+        return
+    if _numbers(have[1]) < _numbers(wanted[1]):
+        raise MissingPrerequisite(
+            f"building {what} needs Go {wanted[1]} or newer; {go} is Go {have[1]}: "
+            "install a newer Go (https://go.dev/dl/)"
+        )
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    parts = [int(part) for part in version.split(".")]
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def _has_yaml(folder: Path) -> bool:
+    return any(folder.glob("*.yaml"))
+
+
+def _copy_yaml(source: Path, folder: Path) -> None:
+    """Make `folder` hold copies of the YAML files of `source` (replaced as a whole)."""
+    if not source.is_dir():
+        raise MissingPrerequisite(f"{source} is missing from the downloaded module")
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for item in sorted(source.glob("*.yaml")):
+        shutil.copyfile(item, partial / item.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.replace(folder)
+
+
 def _go_binary(purpose: str) -> str:
     go = shutil.which("go") or _executable("/usr/local/go/bin/go")
     if go is None:
@@ -289,10 +466,16 @@ def _module_gomod(go: str, module: str, version: str, work: Path, env: dict[str,
     return Path(info["GoMod"]).read_text()
 
 
-def _go(go: str, args: list[str], cwd: Path, env: dict[str, str]) -> str:
-    result = subprocess.run(
+def _run_go(
+    go: str, args: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [go, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
+
+
+def _go(go: str, args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    result = _run_go(go, args, cwd, env)
     if result.returncode != 0:
         raise MissingPrerequisite(
             f"'go {' '.join(args)}' failed:\n{_tail(result.stderr + result.stdout)}"
