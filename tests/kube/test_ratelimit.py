@@ -64,8 +64,32 @@ async def test_client_defaults_match_flux() -> None:
     configuration = Configuration()
     configuration.host = "https://127.0.0.1:1"
     client = Client(ClusterConfig(configuration, "test"))
-    assert (client.limiter.qps, client.limiter.burst) == (50, 100)
+    bucket = client.limiter("/api/v1/namespaces/a/configmaps")
+    assert (bucket.qps, bucket.burst) == (50, 100)
+    # One bucket per resource: ConfigMaps in any namespace share one, Secrets have another.
+    assert client.limiter("/api/v1/namespaces/b/configmaps/x") is bucket
+    assert client.limiter("/api/v1/namespaces/a/secrets") is not bucket
     tuned = Client(ClusterConfig(configuration, "test"), qps=5, burst=7)
-    assert (tuned.limiter.qps, tuned.limiter.burst) == (5, 7)
+    tuned_bucket = tuned.limiter("/apis/apps/v1/deployments")
+    assert (tuned_bucket.qps, tuned_bucket.burst) == (5, 7)
     await client.close()
     await tuned.close()
+
+
+def test_each_api_resource_has_its_own_bucket() -> None:
+    from tidegate.kube._client import _resource_of
+
+    # As client-go's one limiter per REST client: per group/version/resource, whatever the
+    # namespace, name or subresource.
+    assert _resource_of("/api/v1/namespaces/a/configmaps/x") == "v1/configmaps"
+    assert _resource_of("/api/v1/namespaces/b/configmaps?limit=5") == "v1/configmaps"
+    assert _resource_of("/api/v1/namespaces/b") == "v1/namespaces"
+    assert _resource_of("/api/v1/nodes/n1/status") == "v1/nodes"
+    assert (
+        _resource_of("/apis/source.toolkit.fluxcd.io/v1/namespaces/ns/ocirepositories/r/status")
+        == "source.toolkit.fluxcd.io/v1/ocirepositories"
+    )
+    assert _resource_of("/apis/apps/v1/deployments") == "apps/v1/deployments"
+    assert _resource_of("/apis") == "discovery"
+    assert _resource_of("/apis/apps/v1") == "discovery"
+    assert _resource_of("/openapi/v3") == "openapi"

@@ -9,6 +9,7 @@ observed generation, the status patch, events and the requeue decision.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import logging
@@ -37,6 +38,8 @@ FINALIZER = "finalizers.fluxcd.io"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
 NORMAL, WARNING = "Normal", "Warning"
+# Seconds a run may take before its progressing status is written (see `progress_soon`).
+PROGRESS_DELAY = 1.0
 
 Spec = TypeVar("Spec")
 
@@ -67,7 +70,11 @@ class Reconciliation(Generic[Spec]):
     status: dict[str, Any]
     conditions: Conditions
     started: float = field(default_factory=time.monotonic)
-    patched: bool = False  # the progressing status was written during this run
+    # The status as last written to the server (patches are computed against it).
+    written: dict[str, Any] = field(default_factory=dict)
+    # A pending write of the progressing status (see `Reconciler.progress_soon`).
+    progress_task: asyncio.Task[None] | None = None
+    progress_writing: bool = False
 
     @property
     def name(self) -> str:
@@ -172,10 +179,12 @@ class Reconciler(ABC, Generic[Spec]):
         except StepError as exc:
             error = exc
         run: Reconciliation[Any] = Reconciliation(obj, spec, status, conditions)
+        run.written = copy.deepcopy(before)
         if error is None:
             error = await self._run_steps(run)
+        await self._settle_progress(run)
         succeeded = self._conclude(run, error)
-        await self._patch_status(run, before)
+        await self._patch_status(run)
         await self.notify(run, before, error)
         if self.duration is not None:
             self.duration.observe(
@@ -200,7 +209,7 @@ class Reconciler(ABC, Generic[Spec]):
         if generation != observed or (
             requested is not None and requested != run.status.get("lastHandledReconcileAt")
         ):
-            await self.progress(run)
+            self.progress_soon(run)
         try:
             await self.steps(run)
         except StepError as exc:
@@ -209,13 +218,31 @@ class Reconciler(ABC, Generic[Spec]):
             return StepError(None, FAILED, str(exc))
         return None
 
-    async def progress(self, run: Reconciliation[Spec]) -> None:
-        """Write the status as it stands, so users see what is under way."""
-        run.status["conditions"] = run.conditions.to_list()
-        current = copy.deepcopy(run.obj.get("status") or {})
-        await self._patch_status(run, current)
-        run.obj["status"] = copy.deepcopy(run.status)
-        run.patched = True
+    def progress_soon(self, run: Reconciliation[Spec]) -> None:
+        """Write the progressing status if the run is still going in `PROGRESS_DELAY` seconds.
+
+        Users watching a slow reconcile see Reconciling=True with what is under way; a run
+        that ends sooner writes only its outcome, sparing the API server a write per object.
+        """
+        if run.progress_task is not None:
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(PROGRESS_DELAY)
+            run.progress_writing = True
+            await self._patch_status(run)
+
+        run.progress_task = asyncio.create_task(later())
+
+    async def _settle_progress(self, run: Reconciliation[Spec]) -> None:
+        """Cancel a progress write not yet begun; let one under way finish first."""
+        task = run.progress_task
+        if task is None:
+            return
+        if not run.progress_writing:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, kube.KubeError):
+            await task
 
     def _conclude(self, run: Reconciliation[Spec], error: StepError | None) -> bool:
         """Flux's result computation: conditions for the error, Ready, observed generation."""
@@ -245,12 +272,16 @@ class Reconciler(ABC, Generic[Spec]):
             status["observedGeneration"] = run.generation
         return error is None
 
-    async def _patch_status(self, run: Reconciliation[Spec], before: Mapping[str, Any]) -> None:
-        patch = merge_patch(before, run.status)
+    async def _patch_status(self, run: Reconciliation[Spec]) -> None:
+        """Write the status as it stands (its changes since the last write, as a merge patch)."""
+        run.status["conditions"] = run.conditions.to_list()
+        current = copy.deepcopy(run.status)
+        patch = merge_patch(run.written, current)
         if not patch:
             return
         with contextlib.suppress(kube.NotFound):  # deleted meanwhile: nothing to report on
             await self.client.patch_status(run.obj, patch, field_manager=self.field_manager)
+        run.written = current
 
     async def _set_finalizer(self, obj: dict[str, Any], *, present: bool) -> dict[str, Any]:
         meta = obj["metadata"]

@@ -69,6 +69,7 @@ async def run(options: Options, *, started: asyncio.Event | None = None) -> None
     informers = InformerSet(client)
     servers: list[ArtifactServer | ProbeServer] = []
     controllers: list[Controller] = []
+    reconcilers: list[OCIRepositoryReconciler] = []
     if "source" in options.controllers:
         storage_host = options.storage_adv_addr or _advertised(options.storage_addr)
         storage = Storage(
@@ -88,6 +89,7 @@ async def run(options: Options, *, started: asyncio.Event | None = None) -> None
             metrics=metrics,
             storage=storage,
         )
+        reconcilers.append(reconciler)
         controllers.append(
             Controller(
                 "ocirepository",
@@ -152,6 +154,8 @@ async def run(options: Options, *, started: asyncio.Event | None = None) -> None
             loop.remove_signal_handler(sig)
         for server in reversed(servers):
             await server.stop()
+        for reconciler in reconcilers:
+            await reconciler.close()
         await client.close()
         log.info("stopped")
 

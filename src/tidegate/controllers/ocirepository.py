@@ -12,7 +12,8 @@ import re
 import shutil
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,10 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
     def __init__(self, *args: Any, storage: Storage, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.storage = storage
+        self.registries = Registries()
+
+    async def close(self) -> None:
+        await self.registries.close()
 
     def parse(self, obj: Mapping[str, Any]) -> OCIRepository:
         try:
@@ -144,27 +149,19 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
             conditions.delete(SOURCE_VERIFIED)
         repository = _repository(spec.url, spec.insecure)
         credentials = await self.credentials(run, repository.registry)
-        tls = await self.tls(run, scratch)
-        async with oci.Registry(
-            repository.registry,
-            credentials=credentials,
-            insecure=spec.insecure,
-            tls=tls,
-            timeout=spec.timeout,
-            # One quick retry: the controller retries failed reconciles itself, with backoff,
-            # and a worker waiting on a dead registry is a worker not serving other objects.
-            retries=1,
-            docker_config=False,
-        ) as registry:
-            try:
-                async with asyncio.timeout(spec.timeout):
-                    return await self._fetch(run, registry, repository, scratch)
-            except TimeoutError:
-                raise StepError(
-                    FETCH_FAILED,
-                    OCI_PULL_FAILED,
-                    f"failed to pull artifact from '{spec.url}': timeout after {spec.timeout:g}s",
-                ) from None
+        tls_key, tls = await self.tls(run, scratch)
+        registry = self.registries.get(
+            repository.registry, credentials, spec.insecure, tls_key, tls, spec.timeout
+        )
+        try:
+            async with asyncio.timeout(spec.timeout):
+                return await self._fetch(run, registry, repository, scratch)
+        except TimeoutError:
+            raise StepError(
+                FETCH_FAILED,
+                OCI_PULL_FAILED,
+                f"failed to pull artifact from '{spec.url}': timeout after {spec.timeout:g}s",
+            ) from None
 
     async def _fetch(
         self,
@@ -183,8 +180,7 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
         if current is not None:
             run.conditions.true(ARTIFACT_OUTDATED, NEW_REVISION, message)
         run.conditions.progressing(f"building artifact: {message}")
-        if not run.patched:
-            await self.progress(run)
+        self.progress_soon(run)
 
         pinned = oci.Reference(
             repository.registry, repository.repository, ref.tag, revision_digest(revision)
@@ -376,23 +372,24 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
                 return found
         return None
 
-    async def tls(self, run: Reconciliation[OCIRepository], scratch: Path) -> ssl.SSLContext | None:
+    async def tls(
+        self, run: Reconciliation[OCIRepository], scratch: Path
+    ) -> tuple[Hashable, ssl.SSLContext | None]:
+        """The TLS settings for the registry, and a key that says when two are the same."""
         spec = run.spec.spec
         if spec.cert_secret_ref is None:
             if spec.insecure:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                return context
-            return None
+                return "insecure", _NO_VERIFY
+            return None, None
         name = spec.cert_secret_ref.name
         secret = await self._secret(run, name, "failed to generate transport")
+        key = ("secret", run.namespace, name, secret["metadata"].get("resourceVersion"))
         data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
         ca = data.get("ca.crt") or data.get("caFile")
         cert = data.get("tls.crt") or data.get("certFile")
-        key = data.get("tls.key") or data.get("keyFile")
+        key_pem = data.get("tls.key") or data.get("keyFile")
         where = f"secret '{run.namespace}/{name}'"
-        if not ca and not (cert and key):
+        if not ca and not (cert and key_pem):
             raise StepError(
                 FETCH_FAILED,
                 AUTHENTICATION_FAILED,
@@ -404,11 +401,11 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
             context = ssl.create_default_context()
             if ca:
                 context.load_verify_locations(cadata=ca.decode())
-            if cert and key:
+            if cert and key_pem:
                 folder = scratch / ".tls"
                 folder.mkdir(mode=0o700)
                 (folder / "tls.crt").write_bytes(cert)
-                (folder / "tls.key").write_bytes(key)
+                (folder / "tls.key").write_bytes(key_pem)
                 context.load_cert_chain(folder / "tls.crt", folder / "tls.key")
                 shutil.rmtree(folder)
         except (ssl.SSLError, ValueError) as exc:
@@ -418,7 +415,7 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
                 f"failed to generate transport for '{spec.url}': "
                 f"invalid TLS data in {where}: {exc}",
             ) from exc
-        return context
+        return key, context
 
     async def _secret(
         self, run: Reconciliation[OCIRepository], name: str, failed: str
@@ -463,6 +460,79 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
         elif failed_before:
             log.info(message)
             await self.events.record(run.obj, NORMAL, SUCCEEDED, message, annotations=annotations)
+
+
+def _no_verify() -> ssl.SSLContext:
+    # `insecure: true` without a CA: certificates are not checked (Flux allows this for
+    # OCIRepository only). No CA bundle is loaded: it would not be used.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+_NO_VERIFY = _no_verify()
+
+
+class Registries:
+    """Registry clients shared by reconciles that talk to the same registry the same way.
+
+    Keeping them keeps connections, bearer tokens and TLS contexts warm across objects and
+    runs: making a client and its TLS context costs more than a whole small pull. The least
+    recently used ones are closed once there are more than `size`.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self.clients: OrderedDict[Hashable, oci.Registry] = OrderedDict()
+        self.retired: set[asyncio.Task[None]] = set()
+
+    def get(
+        self,
+        host: str,
+        credentials: oci.Credentials | None,
+        insecure: bool,
+        tls_key: Hashable,
+        tls: ssl.SSLContext | None,
+        timeout: float,
+    ) -> oci.Registry:
+        key = (host, credentials, insecure, tls_key, timeout)
+        client = self.clients.get(key)
+        if client is not None:
+            self.clients.move_to_end(key)
+            return client
+        client = oci.Registry(
+            host,
+            credentials=credentials,
+            insecure=insecure,
+            tls=tls,
+            timeout=timeout,
+            # One quick retry: the controller retries failed reconciles itself, with backoff,
+            # and a worker waiting on a dead registry is a worker not serving other objects.
+            retries=1,
+            docker_config=False,
+        )
+        self.clients[key] = client
+        while len(self.clients) > self.size:
+            _, old = self.clients.popitem(last=False)
+            self._retire(old)
+        return client
+
+    def _retire(self, client: oci.Registry) -> None:
+        async def later() -> None:
+            await asyncio.sleep(300)  # a reconcile may still be using it
+            await client.close()
+
+        task = asyncio.get_running_loop().create_task(later())
+        self.retired.add(task)
+        task.add_done_callback(self.retired.discard)
+
+    async def close(self) -> None:
+        for task in list(self.retired):
+            task.cancel()
+        for client in self.clients.values():
+            await client.close()
+        self.clients.clear()
 
 
 class _Pulled:

@@ -92,7 +92,11 @@ class Client:
     ) -> None:
         self.config = config
         self.timeout = timeout
-        self.limiter = TokenBucket(qps, burst)
+        self.qps, self.burst = qps, burst
+        # One bucket per API resource, as client-go has one per REST client (and
+        # controller-runtime one REST client per kind): a flood of Events never starves
+        # the writes of the objects being reconciled, and vice versa.
+        self.limiters: dict[str, TokenBucket] = {}
         self.mapper = RESTMapper(self._get_json)
         # kubernetes_asyncio builds the TLS context (CA, client certs, verify settings) and the
         # connection pool from the loaded configuration; requests are built here.
@@ -433,7 +437,7 @@ class Client:
             url += "?" + urlencode(query)
         refresh = False
         for _ in range(2):
-            await self.limiter.acquire()
+            await self.limiter(path).acquire()
             headers: CIMultiDict[str] = CIMultiDict(
                 [("Accept", JSON), ("User-Agent", self._user_agent)]
             )
@@ -462,6 +466,14 @@ class Client:
                 continue
             return response
         raise Unauthorized(401, "Unauthorized", f"{method} {url}: credential rejected")
+
+    def limiter(self, path: str) -> TokenBucket:
+        """The rate limiter of the API resource `path` addresses."""
+        key = _resource_of(path)
+        bucket = self.limiters.get(key)
+        if bucket is None:
+            bucket = self.limiters[key] = TokenBucket(self.qps, self.burst)
+        return bucket
 
     def _refreshable(self) -> bool:
         loader = self.config._loader
@@ -508,3 +520,20 @@ async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
                 yield line
     if buffer.strip():
         yield buffer
+
+
+def _resource_of(path: str) -> str:
+    """`group/version/resource` of an API path (`/apis/g/v/namespaces/ns/res/name/status`);
+    discovery and other paths count by their first segment."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if parts[0] == "api":
+        group_version, rest = parts[1:2], parts[2:]
+    elif parts[0] == "apis":
+        group_version, rest = parts[1:3], parts[3:]
+    else:
+        return parts[0]
+    if not rest:
+        return "discovery"
+    if rest[:1] == ["namespaces"] and len(rest) >= 3:
+        rest = rest[2:]
+    return "/".join([*group_version, rest[0]])
