@@ -145,6 +145,26 @@ async def test_becomes_ready_with_the_exact_revision_and_a_served_artifact(
     }
     assert new[0]["involvedObject"]["kind"] == "OCIRepository"
 
+    # Metrics with controller-runtime's and Flux's names; JSON logs with Flux's fields.
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"http://{controller.metrics_addr}/metrics")).text
+    assert 'controller_runtime_reconcile_total{controller="ocirepository",result=' in metrics
+    assert (
+        f'gotk_reconcile_duration_seconds_count{{kind="OCIRepository",name="app",'
+        f'namespace="{namespace}"}}'
+    ) in metrics
+    lines = [json.loads(line) for line in controller.logs().splitlines() if line.startswith("{")]
+    stored = [
+        line for line in lines
+        if line.get("namespace") == namespace and line["msg"].startswith("stored artifact")
+    ]  # fmt: skip
+    assert len(stored) == 1
+    assert stored[0]["level"] == "info"
+    assert stored[0]["controller"] == "ocirepository"
+    assert stored[0]["controllerKind"] == "OCIRepository"
+    assert stored[0]["name"] == "app"
+    assert stored[0]["reconcileID"]
+
 
 async def test_semver_moves_to_a_higher_tag_and_digest_refs_pin(
     kube: kube.Client, namespace: str, registry: str, client: Registry,
@@ -406,6 +426,23 @@ async def test_invalid_specs_stall_without_retrying(
     assert condition(tagged, "Ready")["status"] == "False"  # type: ignore[index]
     assert condition(tagged, "Reconciling") is None
     assert tagged["status"]["observedGeneration"] == tagged["metadata"]["generation"]
+    await kube.create(ocirepository(controller, namespace, "signed", f"oci://{registry}/{namespace}/x",
+                                    verify={"provider": "cosign"}))  # fmt: skip
+    await kube.create(ocirepository(controller, namespace, "cloud", f"oci://{registry}/{namespace}/x",
+                                    provider="aws"))  # fmt: skip
+    signed = await wait_for(
+        lambda: get(kube, namespace, "signed"),
+        lambda o: (condition(o, "Stalled") or {}).get("status") == "True",
+    )
+    verified = condition(signed, "SourceVerified")
+    assert verified is not None
+    assert (verified["status"], verified["reason"]) == ("False", "VerificationError")
+    assert "artifact" not in signed["status"]  # never stored unverified
+    cloud = await wait_for(
+        lambda: get(kube, namespace, "cloud"),
+        lambda o: (condition(o, "Stalled") or {}).get("status") == "True",
+    )
+    assert "failed to get credential from aws" in condition(cloud, "Ready")["message"]  # type: ignore[index]
     ranged = await wait_for(
         lambda: get(kube, namespace, "range"),
         lambda o: (condition(o, "Stalled") or {}).get("status") == "True",

@@ -154,13 +154,15 @@ def create_source() -> None:
               "(gitignore syntax; comma-separated or repeated).")  # fmt: skip
 @click.option("--insecure", is_flag=True, help="Allow plain HTTP to the registry.")
 @click.option("--interval", default="1m", show_default=True, help="How often to check.")
+@click.option("--label", "labels", multiple=True,
+              help="A label for the object, as KEY=VALUE (repeatable).")  # fmt: skip
 @click.option("--export", is_flag=True, help="Print the object as YAML instead of applying it.")
 @_cluster_options
 def create_source_oci(
     name: str, url: str, tag: str, tag_semver: str, digest: str, secret_ref: str,
     service_account: str, cert_ref: str, ignore_paths: tuple[str, ...], insecure: bool,
-    interval: str, export: bool, kubeconfig: str | None, context: str | None, namespace: str,
-    timeout: str,
+    interval: str, labels: tuple[str, ...], export: bool, kubeconfig: str | None,
+    context: str | None, namespace: str, timeout: str,
 ) -> None:  # fmt: skip
     """Create or update an OCIRepository, then wait until it is reconciled."""
     if not url.startswith("oci://"):
@@ -185,12 +187,13 @@ def create_source_oci(
         spec["ignore"] = "\n".join(patterns)
     if insecure:
         spec["insecure"] = True
-    obj = {
-        "apiVersion": OCI.api_version,
-        "kind": OCI.kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels:
+        pairs = [label.partition("=") for label in labels]
+        if any(not key or not sep for key, sep, _ in pairs):
+            raise click.BadParameter("expected KEY=VALUE", param_hint="--label")
+        metadata["labels"] = {key: value for key, _, value in pairs}
+    obj = {"apiVersion": OCI.api_version, "kind": OCI.kind, "metadata": metadata, "spec": spec}
     if export:
         click.echo("---\n" + yaml.safe_dump(obj, sort_keys=True), nl=False)
         return

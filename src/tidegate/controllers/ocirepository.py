@@ -38,6 +38,7 @@ SOURCE_VERIFIED = "SourceVerified"
 
 # Reasons.
 URL_INVALID = "URLInvalid"
+VERIFICATION_ERROR = "VerificationError"
 AUTHENTICATION_FAILED = "AuthenticationFailed"
 READ_OPERATION_FAILED = "ReadOperationFailed"
 OCI_PULL_FAILED = "OCIArtifactPullFailed"
@@ -147,6 +148,30 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
         conditions = run.conditions
         if conditions.is_false(SOURCE_VERIFIED):
             conditions.delete(SOURCE_VERIFIED)
+        if spec.verify is not None:
+            # Never store an artifact that was asked to be verified and was not.
+            message = (
+                f"failed to verify the signature using provider '{spec.verify.provider}': "
+                "signature verification is not supported by this version of tidegate"
+            )
+            conditions.false(SOURCE_VERIFIED, VERIFICATION_ERROR, message)
+            raise StepError(None, VERIFICATION_ERROR, message, stalling=True)
+        if spec.provider != "generic":
+            raise StepError(
+                FETCH_FAILED,
+                AUTHENTICATION_FAILED,
+                f"failed to get credential from {spec.provider}: cloud provider login is not "
+                "supported by this version of tidegate; use secretRef or serviceAccountName",
+                stalling=True,
+            )
+        if spec.proxy_secret_ref is not None:
+            raise StepError(
+                FETCH_FAILED,
+                AUTHENTICATION_FAILED,
+                "failed to get proxy address: proxySecretRef is not supported by this version "
+                "of tidegate",
+                stalling=True,
+            )
         repository = _repository(spec.url, spec.insecure)
         credentials = await self.credentials(run, repository.registry)
         tls_key, tls = await self.tls(run, scratch)
