@@ -358,6 +358,7 @@ async def test_corrupted_layer_is_refused_and_nothing_is_stored(
     assert not folder.exists() or not any(folder.glob("*.tar.gz"))
 
 
+@pytest.mark.services
 async def test_basic_auth_from_a_docker_config_secret(
     kube: kube.Client, namespace: str, controller: RunningController, tmp_path: Path,
 ) -> None:  # fmt: skip
@@ -458,3 +459,93 @@ async def test_invalid_specs_stall_without_retrying(
     events = [e for e in (await kube.list("v1", "Event", namespace))["items"]
               if e["involvedObject"]["name"] == "tagged"]  # fmt: skip
     assert sum(e.get("count", 1) for e in events) == 1
+
+
+@pytest.mark.services
+async def test_cert_secret_ref_trusts_a_tls_registry_with_client_certificates(
+    kube: kube.Client, namespace: str, controller: RunningController, tmp_path: Path,
+) -> None:  # fmt: skip
+    import base64
+
+    from tidegate.testing._certs import write_pki
+
+    pki = write_pki(tmp_path / "pki")
+    tls = {"certificate": str(pki.serving_cert), "key": str(pki.serving_key),
+           "clientcas": [str(pki.ca_cert)]}  # fmt: skip
+    process, host = start_registry(tmp_path / "mtls", None, tls)
+    try:
+        root = app(tmp_path / "app", {"a.yaml": "tls\n"})
+        async with Registry(host, ca_file=pki.ca_cert, client_cert=(pki.admin_cert, pki.admin_key),
+                            docker_config=False) as client:  # fmt: skip
+            digest = await push(client, host, f"{namespace}/tls", "v1", root)
+        url = f"oci://{host}/{namespace}/tls"
+
+        def b64(path: Path) -> str:
+            return base64.b64encode(path.read_bytes()).decode()
+
+        await kube.create({"apiVersion": "v1", "kind": "Secret", "metadata": {
+            "name": "tls", "namespace": namespace}, "data": {
+            "ca.crt": b64(pki.ca_cert), "tls.crt": b64(pki.admin_cert),
+            "tls.key": b64(pki.admin_key)}})  # fmt: skip
+        await kube.create(ocirepository(controller, namespace, "untrusted", url,
+                                        ref={"tag": "v1"}, insecure=False))  # fmt: skip
+        await kube.create(ocirepository(controller, namespace, "trusted", url, ref={"tag": "v1"},
+                                        insecure=False, certSecretRef={"name": "tls"}))  # fmt: skip
+        await wait_for(lambda: get(kube, namespace, "trusted"), ready_with(f"v1@{digest}"))
+        untrusted = await wait_for(lambda: get(kube, namespace, "untrusted"),
+                                   failing_with("OCIArtifactPullFailed"))  # fmt: skip
+        assert "CERTIFICATE_VERIFY_FAILED" in condition(untrusted, "Ready")["message"]  # type: ignore[index]
+    finally:
+        stop_registry(process)
+
+
+@pytest.mark.services
+async def test_service_account_image_pull_secrets(
+    kube: kube.Client, namespace: str, controller: RunningController, tmp_path: Path,
+) -> None:  # fmt: skip
+    import base64
+
+    process, host = start_registry(
+        tmp_path / "private", htpasswd_auth(tmp_path / "auth", "sa", "pw")
+    )
+    try:
+        root = app(tmp_path / "app", {"a.yaml": "via service account\n"})
+        async with Registry(host, insecure=True, credentials=oci.Credentials("sa", "pw"),
+                            docker_config=False) as private:  # fmt: skip
+            digest = await push(private, host, f"{namespace}/sa", "v1", root)
+        config = json.dumps({"auths": {host: {"username": "sa", "password": "pw"}}}).encode()
+        await kube.create({"apiVersion": "v1", "kind": "Secret", "type":
+                           "kubernetes.io/dockerconfigjson",
+                           "metadata": {"name": "pull", "namespace": namespace},
+                           "data": {".dockerconfigjson":
+                                    base64.b64encode(config).decode()}})  # fmt: skip
+        await kube.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                           "metadata": {"name": "puller", "namespace": namespace},
+                           "imagePullSecrets": [{"name": "pull"}]})  # fmt: skip
+        url = f"oci://{host}/{namespace}/sa"
+        await kube.create(ocirepository(controller, namespace, "app", url, ref={"tag": "v1"},
+                                        serviceAccountName="puller"))  # fmt: skip
+        await wait_for(lambda: get(kube, namespace, "app"), ready_with(f"v1@{digest}"))
+    finally:
+        stop_registry(process)
+
+
+async def test_corrupted_manifest_is_refused(
+    kube: kube.Client, namespace: str, registry: str, client: Registry,
+    controller: RunningController, tidegate_env: Environment, tmp_path: Path,
+) -> None:  # fmt: skip
+    root = app(tmp_path / "app", {"a.yaml": f"{tmp_path} manifest\n"})
+    digest = await push(client, registry, f"{namespace}/badmanifest", "v1", root)
+    hexdigest = digest.split(":")[1]
+    blob = (tidegate_env.directory / "registry" / "data" / "docker" / "registry" / "v2" / "blobs"
+            / "sha256" / hexdigest[:2] / hexdigest / "data")  # fmt: skip
+    blob.write_bytes(blob.read_bytes().replace(b'"schemaVersion":2', b'"schemaVersion": 2'))
+    url = f"oci://{registry}/{namespace}/badmanifest"
+    await kube.create(ocirepository(controller, namespace, "app", url, ref={"tag": "v1"}))
+    obj = await wait_for(lambda: get(kube, namespace, "app"), failing_with("OCIArtifactPullFailed"))
+    message = condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert message.startswith(
+        f"failed to pull artifact from 'oci://{registry}/{namespace}/badmanifest'"
+    )
+    assert "hashes to sha256:" in message
+    assert "artifact" not in obj["status"]
