@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import tarfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -358,54 +359,64 @@ async def test_corrupted_layer_is_refused_and_nothing_is_stored(
     assert not folder.exists() or not any(folder.glob("*.tar.gz"))
 
 
-@pytest.mark.services
-async def test_basic_auth_from_a_docker_config_secret(
-    kube: kube.Client, namespace: str, controller: RunningController, tmp_path: Path,
-) -> None:  # fmt: skip
-    import base64
-
-    process, host = start_registry(
-        tmp_path / "private", htpasswd_auth(tmp_path / "auth", "ci", "s3cret")
-    )
+@pytest.fixture
+def private_registry(tmp_path: Path) -> Iterator[str]:
+    """A registry of its own that requires basic auth as user `ci`, password `s3cret`."""
+    process, host = start_registry(tmp_path / "private", htpasswd_auth(tmp_path / "auth", *CI))
     try:
-        root = app(tmp_path / "app", {"a.yaml": "private\n"})
-        async with Registry(host, insecure=True, credentials=oci.Credentials("ci", "s3cret"),
-                            docker_config=False) as private:  # fmt: skip
-            digest = await push(private, host, f"{namespace}/private", "v1", root)
-        url = f"oci://{host}/{namespace}/private"
-        await kube.create(ocirepository(controller, namespace, "anonymous", url, ref={"tag": "v1"}))
-        obj = await wait_for(lambda: get(kube, namespace, "anonymous"),
-                             failing_with("OCIArtifactPullFailed"))  # fmt: skip
-        assert "s3cret" not in json.dumps(obj)
-
-        def docker_config(password: str) -> dict[str, Any]:
-            auth = base64.b64encode(f"ci:{password}".encode()).decode()
-            config = json.dumps({"auths": {host: {"auth": auth}}}).encode()
-            return {".dockerconfigjson": base64.b64encode(config).decode()}
-
-        for name, password in (("right", "s3cret"), ("wrong", "guess")):
-            await kube.create({"apiVersion": "v1", "kind": "Secret", "type":
-                               "kubernetes.io/dockerconfigjson",
-                               "metadata": {"name": name, "namespace": namespace},
-                               "data": docker_config(password)})  # fmt: skip
-        await kube.create(ocirepository(controller, namespace, "wrong", url, ref={"tag": "v1"},
-                                        secretRef={"name": "wrong"}))  # fmt: skip
-        await kube.create(ocirepository(controller, namespace, "right", url, ref={"tag": "v1"},
-                                        secretRef={"name": "right"}))  # fmt: skip
-        await kube.create(ocirepository(controller, namespace, "missing", url, ref={"tag": "v1"},
-                                        secretRef={"name": "absent"}))  # fmt: skip
-        await wait_for(lambda: get(kube, namespace, "right"), ready_with(f"v1@{digest}"))
-        wrong = await wait_for(lambda: get(kube, namespace, "wrong"),
-                               failing_with("OCIArtifactPullFailed"))  # fmt: skip
-        assert "guess" not in json.dumps(wrong)
-        assert "s3cret" not in json.dumps(wrong)
-        missing = await wait_for(lambda: get(kube, namespace, "missing"),
-                                 failing_with("AuthenticationFailed"))  # fmt: skip
-        assert "absent" in condition(missing, "Ready")["message"]  # type: ignore[index]
-        assert "s3cret" not in controller.logs()
-        assert "guess" not in controller.logs()
+        yield host
     finally:
         stop_registry(process)
+
+
+CI = ("ci", "s3cret")
+
+
+async def push_private(host: str, repository: str, root: Path) -> str:
+    async with Registry(host, insecure=True, credentials=oci.Credentials(*CI),
+                        docker_config=False) as private:  # fmt: skip
+        return await push(private, host, repository, "v1", root)
+
+
+def pull_secret(namespace: str, name: str, host: str, password: str) -> dict[str, Any]:
+    """A `kubernetes.io/dockerconfigjson` Secret for user `ci` at `host`."""
+    auth = base64.b64encode(f"{CI[0]}:{password}".encode()).decode()
+    config = json.dumps({"auths": {host: {"auth": auth}}}).encode()
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {".dockerconfigjson": base64.b64encode(config).decode()}}  # fmt: skip
+
+
+@pytest.mark.services
+async def test_basic_auth_from_a_docker_config_secret(
+    kube: kube.Client, namespace: str, controller: RunningController, private_registry: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    host = private_registry
+    digest = await push_private(
+        host, f"{namespace}/private", app(tmp_path / "app", {"a.yaml": "p\n"})
+    )
+    url = f"oci://{host}/{namespace}/private"
+    await kube.create(ocirepository(controller, namespace, "anonymous", url, ref={"tag": "v1"}))
+    obj = await wait_for(lambda: get(kube, namespace, "anonymous"),
+                         failing_with("OCIArtifactPullFailed"))  # fmt: skip
+    assert "s3cret" not in json.dumps(obj)
+
+    await kube.create(pull_secret(namespace, "right", host, "s3cret"))
+    await kube.create(pull_secret(namespace, "wrong", host, "guess"))
+    for name, secret in (("wrong", "wrong"), ("right", "right"), ("missing", "absent")):
+        await kube.create(ocirepository(controller, namespace, name, url, ref={"tag": "v1"},
+                                        secretRef={"name": secret}))  # fmt: skip
+    await wait_for(lambda: get(kube, namespace, "right"), ready_with(f"v1@{digest}"))
+    wrong = await wait_for(lambda: get(kube, namespace, "wrong"),
+                           failing_with("OCIArtifactPullFailed"))  # fmt: skip
+    assert "guess" not in json.dumps(wrong)
+    assert "s3cret" not in json.dumps(wrong)
+    missing = await wait_for(lambda: get(kube, namespace, "missing"),
+                             failing_with("AuthenticationFailed"))  # fmt: skip
+    assert "absent" in condition(missing, "Ready")["message"]  # type: ignore[index]
+    assert "s3cret" not in controller.logs()
+    assert "guess" not in controller.logs()
 
 
 async def test_invalid_specs_stall_without_retrying(
@@ -465,8 +476,6 @@ async def test_invalid_specs_stall_without_retrying(
 async def test_cert_secret_ref_trusts_a_tls_registry_with_client_certificates(
     kube: kube.Client, namespace: str, controller: RunningController, tmp_path: Path,
 ) -> None:  # fmt: skip
-    import base64
-
     from tidegate.testing._certs import write_pki
 
     pki = write_pki(tmp_path / "pki")
@@ -501,33 +510,19 @@ async def test_cert_secret_ref_trusts_a_tls_registry_with_client_certificates(
 
 @pytest.mark.services
 async def test_service_account_image_pull_secrets(
-    kube: kube.Client, namespace: str, controller: RunningController, tmp_path: Path,
+    kube: kube.Client, namespace: str, controller: RunningController, private_registry: str,
+    tmp_path: Path,
 ) -> None:  # fmt: skip
-    import base64
-
-    process, host = start_registry(
-        tmp_path / "private", htpasswd_auth(tmp_path / "auth", "sa", "pw")
-    )
-    try:
-        root = app(tmp_path / "app", {"a.yaml": "via service account\n"})
-        async with Registry(host, insecure=True, credentials=oci.Credentials("sa", "pw"),
-                            docker_config=False) as private:  # fmt: skip
-            digest = await push(private, host, f"{namespace}/sa", "v1", root)
-        config = json.dumps({"auths": {host: {"username": "sa", "password": "pw"}}}).encode()
-        await kube.create({"apiVersion": "v1", "kind": "Secret", "type":
-                           "kubernetes.io/dockerconfigjson",
-                           "metadata": {"name": "pull", "namespace": namespace},
-                           "data": {".dockerconfigjson":
-                                    base64.b64encode(config).decode()}})  # fmt: skip
-        await kube.create({"apiVersion": "v1", "kind": "ServiceAccount",
-                           "metadata": {"name": "puller", "namespace": namespace},
-                           "imagePullSecrets": [{"name": "pull"}]})  # fmt: skip
-        url = f"oci://{host}/{namespace}/sa"
-        await kube.create(ocirepository(controller, namespace, "app", url, ref={"tag": "v1"},
-                                        serviceAccountName="puller"))  # fmt: skip
-        await wait_for(lambda: get(kube, namespace, "app"), ready_with(f"v1@{digest}"))
-    finally:
-        stop_registry(process)
+    host = private_registry
+    digest = await push_private(host, f"{namespace}/sa", app(tmp_path / "app", {"a.yaml": "sa\n"}))
+    await kube.create(pull_secret(namespace, "pull", host, "s3cret"))
+    await kube.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": "puller", "namespace": namespace},
+                       "imagePullSecrets": [{"name": "pull"}]})  # fmt: skip
+    url = f"oci://{host}/{namespace}/sa"
+    await kube.create(ocirepository(controller, namespace, "app", url, ref={"tag": "v1"},
+                                    serviceAccountName="puller"))  # fmt: skip
+    await wait_for(lambda: get(kube, namespace, "app"), ready_with(f"v1@{digest}"))
 
 
 async def test_corrupted_manifest_is_refused(

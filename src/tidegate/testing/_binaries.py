@@ -147,10 +147,10 @@ def flux_binary(log: Log) -> Path:
         if os.access(target, os.X_OK):
             return target
         log(f"building flux {version} with {go} (once per machine; a few minutes)")
-        env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+        env = _go_env()
         with tempfile.TemporaryDirectory(prefix="tidegate-flux-") as scratch:
             work = Path(scratch)
-            (work / "go.mod").write_text("module tidegate.local/build\n\ngo 1.24.0\n")
+            (work / "go.mod").write_text(SCRATCH_MODULE)
             info = json.loads(
                 _go(go, ["mod", "download", "-json", f"github.com/fluxcd/flux2/v2@{version}"],
                     work, env)
@@ -237,15 +237,10 @@ def go_build_in_module(
     with _locked(target.parent / ".build.lock"):
         if os.access(target, os.X_OK) and all(_has_yaml(p) for p in keep.values()):
             return  # built by another process while this one waited
-        env = {
-            **os.environ,
-            "GOTOOLCHAIN": "local",
-            "GOFLAGS": "-mod=mod -buildvcs=false",
-            "CGO_ENABLED": "0",
-        }
+        env = _go_env("-mod=mod -buildvcs=false")
         with tempfile.TemporaryDirectory(prefix="tidegate-gobuild-") as scratch:
             work = Path(scratch)
-            (work / "go.mod").write_text("module tidegate.local/build\n\ngo 1.24.0\n")
+            (work / "go.mod").write_text(SCRATCH_MODULE)
             info = json.loads(_go(go, ["mod", "download", "-json", f"{module}@{version}"],
                                   work, env))  # fmt: skip
             for relative, destination in keep.items():
@@ -348,6 +343,19 @@ def _copy_yaml(source: Path, folder: Path) -> None:
     partial.replace(folder)
 
 
+# The go.mod of the scratch module builds run in.
+SCRATCH_MODULE = "module tidegate.local/build\n\ngo 1.24.0\n"
+
+
+def _go_env(flags: str = "") -> dict[str, str]:
+    """The environment for `go`: the machine's toolchain only (no downloads of another), no
+    cgo (static binaries), and `flags` as GOFLAGS."""
+    env = {**os.environ, "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    if flags:
+        env["GOFLAGS"] = flags
+    return env
+
+
 def _go_binary(purpose: str) -> str:
     go = shutil.which("go") or _executable("/usr/local/go/bin/go")
     if go is None:
@@ -431,15 +439,10 @@ def go_build(
         if os.access(target, os.X_OK):
             return  # built by another process while this one waited
         log(f"building {package}@{version} with {go} (once per machine; a few minutes)")
-        env = {
-            **os.environ,
-            "GOTOOLCHAIN": "local",
-            "GOFLAGS": "-mod=mod",
-            "CGO_ENABLED": "0",
-        }
+        env = _go_env("-mod=mod")
         with tempfile.TemporaryDirectory(prefix="tidegate-gobuild-") as scratch:
             work = Path(scratch)
-            (work / "go.mod").write_text("module tidegate.local/build\n\ngo 1.24.0\n")
+            (work / "go.mod").write_text(SCRATCH_MODULE)
             gomod = _module_gomod(go, module, version, work, env)
             replaces = [
                 f"\t{path} => {path} {replace_version(path)}"
