@@ -165,6 +165,7 @@ async def test_becomes_ready_with_the_exact_revision_and_a_served_artifact(
     assert stored[0]["controllerKind"] == "OCIRepository"
     assert stored[0]["name"] == "app"
     assert stored[0]["reconcileID"]
+    assert stored[0]["revision"] == artifact["revision"]
 
 
 async def test_semver_moves_to_a_higher_tag_and_digest_refs_pin(

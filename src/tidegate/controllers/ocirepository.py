@@ -478,12 +478,12 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
         previous = _artifact(before)
         failed_before = any(c.get("type") in self.failures for c in before.get("conditions") or [])
         if previous is None or previous.digest != artifact.digest:
-            log.info(message)
+            log.info(message, extra={"revision": artifact.revision})
             await self.events.record(
                 run.obj, NORMAL, NEW_ARTIFACT, message, annotations=annotations
             )
         elif failed_before:
-            log.info(message)
+            log.info(message, extra={"revision": artifact.revision})
             await self.events.record(run.obj, NORMAL, SUCCEEDED, message, annotations=annotations)
 
 
