@@ -20,8 +20,8 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 
 typecheck: setup
 	$(VENV)/bin/mypy

@@ -26,6 +26,7 @@ _VERBS = {
     "reconcile": ("tidegate.cli._objects", "reconcile_group"),
     "suspend": ("tidegate.cli._objects", "suspend_group"),
     "resume": ("tidegate.cli._objects", "resume_group"),
+    "kustomize": ("tidegate.cli._kustomize", "kustomize_group"),
 }
 _SUMMARIES = {
     "build": "Build artifacts.",
@@ -42,6 +43,7 @@ _SUMMARIES = {
     "reconcile": "Reconcile a source now and wait for the result.",
     "suspend": "Suspend the reconciliation of a source.",
     "resume": "Resume the reconciliation of a source.",
+    "kustomize": "Build kustomizations as kustomize v5 does, in process.",
 }
 
 
