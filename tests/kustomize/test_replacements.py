@@ -14,12 +14,9 @@ import pytest
 import yaml
 
 from tidegate.kustomize._errors import KustomizeError
-from tidegate.kustomize._replacements import (
-    apply_replacements,
-    parse_label_selector,
-    split_field_path,
-)
+from tidegate.kustomize._replacements import apply_replacements, split_field_path
 from tidegate.kustomize._resource import ResId, Resource, ResourceList
+from tidegate.kustomize._selectors import parse_label_selector
 
 CORPUS = Path(__file__).parent / "corpus"
 # Cases whose kustomization has only `resources` (files) and `replacements`.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import KustomizeError
+from ._errors import KustomizeError, json_kind
 from ._resource import ResId, split_api_version
 
 
@@ -173,18 +173,8 @@ def apply_field_specs(
 # error, worded by encoding/json with the Go field (`ConfigMapArgs.configMapGenerator.name`).
 
 
-def _json_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _type_error(value: object, go_field: str, go_type: str) -> KustomizeError:
-    found = _json_type(value)
+    found = json_kind(value)
     if found == "number" and go_type == "int64":
         found = f"number {value}"
     return KustomizeError(

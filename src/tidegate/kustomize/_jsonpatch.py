@@ -19,7 +19,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from ._errors import KustomizeError
+from ._errors import KustomizeError, json_kind
 from ._yaml import parse_kustomization_yaml
 
 Operation = dict[str, Any]
@@ -39,7 +39,7 @@ def parse_json_patch(text: str) -> list[Operation]:
         return []
     if not isinstance(decoded, list):
         raise KustomizeError(
-            f"json: cannot unmarshal {_json_type(decoded)} into Go value of type jsonpatch.Patch"
+            f"json: cannot unmarshal {json_kind(decoded)} into Go value of type jsonpatch.Patch"
         )
     operations: list[Operation] = []
     for item in decoded:
@@ -47,7 +47,7 @@ def parse_json_patch(text: str) -> list[Operation]:
             item = {}
         if not isinstance(item, dict):
             raise KustomizeError(
-                f"json: cannot unmarshal {_json_type(item)} into Go value of type "
+                f"json: cannot unmarshal {json_kind(item)} into Go value of type "
                 "jsonpatch.Operation"
             )
         operations.append(item)
@@ -447,15 +447,3 @@ def _key_text(key: Any) -> str:
     if isinstance(key, float):
         return go_float_text(key)
     return str(key)
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return "string"

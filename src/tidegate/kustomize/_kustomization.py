@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import KustomizeError
+from ._errors import KustomizeError, json_kind
 from ._loader import FileLoader
 from ._yaml import MalformedYAML, parse_kustomization_yaml
 
@@ -182,18 +182,6 @@ def _go_type(kind: _Type) -> str:
     return str(kind)
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _json_number(value: float) -> str:
     """A float as encoding/json writes it (for `number 3.5` in errors)."""
     if value == int(value) and abs(value) < 1e21:
@@ -212,7 +200,7 @@ class _Decoder:
             self.error = message
 
     def mismatch(self, value: Any, kind: _Type, struct: str, path: list[str]) -> None:
-        got = _json_kind(value)
+        got = json_kind(value)
         if got == "number" and kind in _INT_RANGES and isinstance(value, float):
             got = f"number {_json_number(value)}"
         where = f"Go struct field {struct}.{'.'.join(path)}" if path else "Go value"
@@ -309,7 +297,7 @@ def decode_kustomization(data: Any) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         decoder.fail(
-            f"json: cannot unmarshal {_json_kind(data)} into Go value of type types.Kustomization"
+            f"json: cannot unmarshal {json_kind(data)} into Go value of type types.Kustomization"
         )
         result: dict[str, Any] = {}
     else:

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import copy
 import datetime
-import functools
 import json
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from ._errors import KustomizeError
+from ._errors import KustomizeError, json_kind
 from ._loader import Loader
 from ._resource import ResId, Resource, ResourceList
+from ._selectors import parse_label_selector
 
 DEFAULT_FIELD_PATH = "metadata.name"
 
@@ -81,7 +80,7 @@ def _read_file(path: str, loader: Loader) -> list[Replacement]:
             if not isinstance(item, dict):
                 raise KustomizeError(
                     f"'{path}': error unmarshaling JSON: while decoding JSON: json: cannot "
-                    f"unmarshal {_json_kind(item)} into Go value of type types.Replacement"
+                    f"unmarshal {json_kind(item)} into Go value of type types.Replacement"
                 )
         return [_parse(item, targets_required=False) for item in content]
     raise KustomizeError(
@@ -160,9 +159,9 @@ class Selector:
         )
 
     def selects_metadata(self, resource: Resource) -> bool:
-        return _label_selector(self.label_selector).matches(resource.labels()) and _label_selector(
-            self.annotation_selector
-        ).matches(resource.annotations())
+        return parse_label_selector(self.label_selector).matches(
+            resource.labels()
+        ) and parse_label_selector(self.annotation_selector).matches(resource.annotations())
 
     def describe(self) -> str:
         """As kustomize prints a ResId: `Kind.version.group/name.namespace`."""
@@ -249,7 +248,7 @@ def _options(raw: dict[str, Any]) -> Options:
     index = options.get("index") or 0
     if isinstance(index, bool) or not isinstance(index, int):
         raise KustomizeError(
-            f"invalid Kustomization: json: cannot unmarshal {_json_kind(index)} into Go struct "
+            f"invalid Kustomization: json: cannot unmarshal {json_kind(index)} into Go struct "
             "field FieldOptions.index of type int"
         )
     return Options(str(options.get("delimiter") or ""), index, bool(options.get("create")))
@@ -684,18 +683,6 @@ def _retyped(text: str, current: Any) -> Any:
     return value
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _go_kind(value: Any) -> str:
     if value is None:
         return "invalid"
@@ -704,152 +691,3 @@ def _go_kind(value: Any) -> str:
     if isinstance(value, int | float):
         return "float64"
     return "string"
-
-
-# --- Label selectors ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Requirement:
-    key: str
-    operator: str  # exists, !, =, !=, in, notin, gt, lt
-    values: tuple[str, ...] = ()
-
-    def matches(self, labels: dict[str, Any]) -> bool:
-        present = self.key in labels
-        value = _scalar_text(labels[self.key]) if present else ""
-        if self.operator == "exists":
-            return present
-        if self.operator == "!":
-            return not present
-        if self.operator in ("=", "in"):
-            return present and value in self.values
-        if self.operator in ("!=", "notin"):
-            return not present or value not in self.values
-        if not present:
-            return False
-        try:
-            number, bound = int(value), int(self.values[0])
-        except ValueError:
-            return False
-        return number > bound if self.operator == "gt" else number < bound
-
-
-@dataclass(frozen=True)
-class LabelSelector:
-    """A Kubernetes label selector (`app=web,tier in (fe,be),!canary`); empty matches all."""
-
-    requirements: tuple[_Requirement, ...]
-
-    def matches(self, labels: dict[str, Any]) -> bool:
-        return all(r.matches(labels) for r in self.requirements)
-
-
-_TOKEN = re.compile(r"\s*(!=|==|=|!|\(|\)|,|<|>|[^\s!=(),<>]+)")
-
-
-@functools.lru_cache(maxsize=256)
-def _label_selector(text: str) -> LabelSelector:
-    return parse_label_selector(text)
-
-
-def parse_label_selector(text: str) -> LabelSelector:
-    """Parse a selector with the grammar and the error wording of k8s.io/apimachinery labels."""
-    tokens = _tokens(text)
-    requirements: list[_Requirement] = []
-    position = 0
-
-    def peek() -> str:
-        return tokens[position] if position < len(tokens) else ""
-
-    def take() -> str:
-        nonlocal position
-        token = peek()
-        position += 1
-        return token
-
-    def fail(message: str) -> KustomizeError:
-        return KustomizeError(f"unable to parse requirement: {message}")
-
-    while position < len(tokens):
-        if peek() == "!":
-            take()
-            key = take()
-            if not _is_identifier(key):
-                raise fail(f"found '{key}', expected: identifier")
-            requirements.append(_Requirement(key, "!"))
-        else:
-            key = take()
-            if not _is_identifier(key):
-                raise fail(f"found '{key}', expected: !, identifier, or 'end of string'")
-            if peek() in ("", ","):
-                requirements.append(_Requirement(key, "exists"))
-            else:
-                requirements.append(_requirement(key, take(), take, peek, fail))
-        if position < len(tokens):
-            separator = take()
-            if separator != ",":
-                raise fail(f"found '{separator}', expected: ',' or 'end of string'")
-            if position == len(tokens):
-                raise fail("found '', expected: identifier after ','")
-    return LabelSelector(tuple(requirements))
-
-
-def _requirement(
-    key: str,
-    operator: str,
-    take: Callable[[], str],
-    peek: Callable[[], str],
-    fail: Callable[[str], KustomizeError],
-) -> _Requirement:
-    if operator in ("=", "==", "!="):
-        value = peek()
-        if value in ("", ","):
-            return _Requirement(key, "=" if operator != "!=" else "!=", ("",))
-        take()
-        if not _is_identifier(value):
-            raise fail(f"found '{value}', expected: identifier")
-        return _Requirement(key, "=" if operator != "!=" else "!=", (value,))
-    if operator in (">", "<"):
-        value = take()
-        if not re.fullmatch(r"-?[0-9]+", value):
-            raise fail("for 'Gt', 'Lt' operators, the value must be an integer")
-        return _Requirement(key, "gt" if operator == ">" else "lt", (value,))
-    if operator in ("in", "notin"):
-        if take() != "(":
-            raise fail("found '', expected: '('")
-        values: list[str] = []
-        while True:
-            token = take()
-            if token == ")" and not values:
-                break
-            if token in (",", ")"):
-                values.append("")
-            elif _is_identifier(token):
-                values.append(token)
-                token = take()
-            else:
-                raise fail(f"found '{token}', expected: ',', ')' or identifier")
-            if token == ")":
-                break
-            if token != ",":
-                raise fail(f"found '{token}', expected: ',' or ')'")
-        return _Requirement(key, operator, tuple(values))
-    raise fail(f"found '{operator}', expected: '=', '!=', '==', 'in', notin'")
-
-
-def _tokens(text: str) -> list[str]:
-    tokens: list[str] = []
-    position = 0
-    text = text.rstrip()
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:  # pragma: no cover - the pattern matches any non-space character
-            break
-        tokens.append(match.group(1))
-        position = match.end()
-    return tokens
-
-
-def _is_identifier(token: str) -> bool:
-    return bool(token) and token not in ("!=", "==", "=", "!", "(", ")", ",", "<", ">")
