@@ -15,12 +15,12 @@ fluxcd/pkg's generator) as its kustomization, into `flux/CASE.expected.yaml`.
 
 from __future__ import annotations
 
-import re
+import importlib.util
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 TESTDATA = Path(__file__).resolve().parent
 ERRORS = TESTDATA / "errors"
@@ -40,21 +40,20 @@ def error_cases() -> list[Path]:
     return sorted(p for p in ERRORS.iterdir() if p.is_dir())
 
 
-def kubectl(directory: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=False
-    )
+def _corpus_tools() -> ModuleType:
+    """The corpus's regenerate script, whose kubectl helpers serve both."""
+    path = Path(__file__).parent.parent / "corpus" / "regenerate.py"
+    spec = importlib.util.spec_from_file_location("kustomize_corpus_tools", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def kubectl_error(stderr: str) -> str:
-    """kustomize's message out of kubectl's log line (`err="…"` quoted, or `err=<` … `>`)."""
-    quoted = re.search(r'err="((?:[^"\\]|\\.)*)"', stderr)
-    if quoted:
-        return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), quoted[1])
-    block = re.search(r"err=<\n(.*?)\n >", stderr, re.DOTALL)
-    if block:
-        return "\n".join(line.removeprefix("\t") for line in block[1].splitlines())
-    return stderr
+_TOOLS = _corpus_tools()
+kubectl = _TOOLS.kubectl_kustomize
+kubectl_error = _TOOLS.kubectl_error
 
 
 def main(check: bool) -> int:
