@@ -60,8 +60,11 @@ def example(name: str, namespace: str) -> dict[str, Any]:
 
 
 async def test_crd_becomes_established(kube: Client, installed: list[str]) -> None:
-    assert installed == ["ocirepositories.source.toolkit.fluxcd.io"]
-    crd = await kube.get(*CRD, installed[0])
+    assert sorted(installed) == [
+        "kustomizations.kustomize.toolkit.fluxcd.io",
+        "ocirepositories.source.toolkit.fluxcd.io",
+    ]
+    crd = await kube.get(*CRD, "ocirepositories.source.toolkit.fluxcd.io")
     conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
     assert conditions["Established"] == "True"
     assert conditions["NamesAccepted"] == "True"

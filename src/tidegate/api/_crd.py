@@ -6,11 +6,12 @@ from typing import Any
 
 import yaml
 
+from ._kustomization import Kustomization
 from ._ocirepository import OCIRepository
 from ._resource import Resource
 
 # Every kind tidegate serves, in the order `crds()` lists their CRDs.
-KINDS: tuple[type[Resource], ...] = (OCIRepository,)
+KINDS: tuple[type[Resource], ...] = (OCIRepository, Kustomization)
 
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
 CRD_KIND = "CustomResourceDefinition"

@@ -18,10 +18,17 @@ from typing import Any
 
 from ._build import Build, build_resources
 from ._errors import KustomizeError
-from ._flux import generate_kustomization, has_kustomization
+from ._flux import (
+    apply_common_metadata,
+    apply_kustomization_spec,
+    build_for_spec,
+    generate_kustomization,
+    has_kustomization,
+    kustomization_for_spec,
+)
 from ._loader import DEFAULT_MAX_FILE_SIZE, FileLoader, Loader, LoadRestrictor
 from ._resource import ResId, Resource, ResourceList
-from ._yaml import dump_all
+from ._yaml import dump, dump_all, parse_kustomization_yaml
 
 __all__ = [
     "DEFAULT_MAX_FILE_SIZE",
@@ -33,11 +40,17 @@ __all__ = [
     "ResId",
     "Resource",
     "ResourceList",
+    "apply_common_metadata",
+    "apply_kustomization_spec",
     "build",
+    "build_for_spec",
     "build_resources",
     "build_yaml",
+    "dump",
     "dump_all",
     "generate_kustomization",
+    "kustomization_for_spec",
+    "parse_kustomization_yaml",
     "run",
 ]
 
