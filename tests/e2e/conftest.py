@@ -37,6 +37,7 @@ def controller(
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [*tidegate, "controller", "run", "--kubeconfig", kubeconfig,
+             "--controllers", "source,kustomize",
              "--storage-path", str(folder / "storage"),
              "--storage-addr", f"127.0.0.1:{storage_port}",
              "--storage-adv-addr", f"127.0.0.1:{storage_port}",

@@ -26,9 +26,12 @@ def controller_group() -> None:
 @controller_group.command("run")
 @click.option(
     "--controllers",
-    default="source",
+    default="source,kustomize",
     show_default=True,
-    help="Comma-separated controllers to run. Available: source (OCIRepository).",
+    help=(
+        "Comma-separated controllers to run. Available: source (OCIRepository), "
+        "kustomize (Kustomization)."
+    ),
 )
 @click.option(
     "--kubeconfig",

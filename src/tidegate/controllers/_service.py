@@ -24,12 +24,15 @@ from tidegate.runtime import (
 from tidegate.source import ArtifactServer, Storage
 
 from ._reconciler import REQUESTED_AT
+from .kustomization import FIELD_MANAGER as KUSTOMIZE_FIELD_MANAGER
+from .kustomization import KIND as KUSTOMIZATION
+from .kustomization import KustomizationReconciler
 from .ocirepository import KIND as OCIREPOSITORY
 from .ocirepository import OCIRepositoryReconciler
 
 log = logging.getLogger("tidegate.controllers")
 
-CONTROLLERS = ("source",)
+CONTROLLERS = ("source", "kustomize")
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Options:
     )
     grace: float = 30.0
     watch_label_selector: str | None = None
+    no_cross_namespace_refs: bool = False
 
 
 async def run(options: Options, *, started: asyncio.Event | None = None) -> None:
@@ -69,7 +73,7 @@ async def run(options: Options, *, started: asyncio.Event | None = None) -> None
     informers = InformerSet(client)
     servers: list[ArtifactServer | ProbeServer] = []
     controllers: list[Controller] = []
-    reconcilers: list[OCIRepositoryReconciler] = []
+    reconcilers: list[OCIRepositoryReconciler | KustomizationReconciler] = []
     if "source" in options.controllers:
         storage_host = options.storage_adv_addr or _advertised(options.storage_addr)
         storage = Storage(
@@ -103,6 +107,41 @@ async def run(options: Options, *, started: asyncio.Event | None = None) -> None
                 grace=options.grace,
             )
         )
+    if "kustomize" in options.controllers:
+        informer = informers.informer(
+            KustomizationReconciler.api_version,
+            KUSTOMIZATION,
+            label_selector=options.watch_label_selector or None,
+        )
+        sources = informers.informer(
+            OCIRepositoryReconciler.api_version,
+            OCIREPOSITORY,
+            label_selector=options.watch_label_selector or None,
+        )
+        kustomizations = KustomizationReconciler(
+            client,
+            informer,
+            EventRecorder(client, "kustomize-controller"),
+            field_manager=KUSTOMIZE_FIELD_MANAGER,
+            metrics=metrics,
+            apply_field_manager=KUSTOMIZE_FIELD_MANAGER,
+            no_cross_namespace_refs=options.no_cross_namespace_refs,
+        )
+        reconcilers.append(kustomizations)
+        controller = Controller(
+            "kustomization",
+            informer,
+            kustomizations,
+            workers=options.concurrent,
+            predicate=changed(annotations=(REQUESTED_AT,)),
+            metrics=metrics,
+            base_delay=options.min_retry_delay,
+            max_delay=options.max_retry_delay,
+            grace=options.grace,
+        )
+        # A new source artifact runs the Kustomizations built from it at once.
+        controller.watch(sources, kustomizations.sources_of, predicate=_new_artifact)
+        controllers.append(controller)
     probes = ProbeServer(
         metrics,
         metrics_addr=options.metrics_addr,
@@ -154,10 +193,17 @@ async def run(options: Options, *, started: asyncio.Event | None = None) -> None
             loop.remove_signal_handler(sig)
         for server in reversed(servers):
             await server.stop()
-        for reconciler in reconcilers:
-            await reconciler.close()
+        for each in reconcilers:
+            await each.close()
         await client.close()
         log.info("stopped")
+
+
+def _new_artifact(old: kube.Object | None, new: kube.Object | None) -> bool:
+    def revision(obj: kube.Object | None) -> object:
+        return ((obj or {}).get("status") or {}).get("artifact", {}).get("revision")
+
+    return new is not None and revision(new) is not None and revision(old) != revision(new)
 
 
 def _advertised(addr: str) -> str:

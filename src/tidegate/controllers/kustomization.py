@@ -1,0 +1,433 @@
+"""Kustomization (kustomize.toolkit.fluxcd.io/v1): fetch the source's artifact, build it with
+kustomize, substitute variables, apply it server-side in stages, prune what left it and check
+its health — Flux's kustomize-controller semantics, step by step: source, artifact, build,
+apply, prune, health."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tidegate import envsubst, kube, kustomize, oci
+from tidegate.api import InvalidObject, Kustomization
+from tidegate.apply import (
+    ApplyError,
+    ChangeSet,
+    CustomHealthChecks,
+    HealthCheckExprError,
+    Inventory,
+    ObjectRef,
+    ObjectsFailed,
+    ResourceManager,
+    owner_labels_for,
+    wait_for,
+)
+from tidegate.oci._errors import UnsafeArchive
+from tidegate.oci._tarball import extract
+from tidegate.runtime import Request
+
+from ._conditions import SUCCEEDED, UNKNOWN
+from ._reconciler import NORMAL, Reconciler, Reconciliation, StepError, invalid
+
+log = logging.getLogger("tidegate.controllers")
+
+GROUP = "kustomize.toolkit.fluxcd.io"
+KIND = "Kustomization"
+FIELD_MANAGER = "kustomize-controller"
+
+# Condition types and reasons (kustomize-controller api/v1, fluxcd/pkg/apis/meta).
+READY = "Ready"
+HEALTHY = "Healthy"
+RECONCILIATION_SUCCEEDED = "ReconciliationSucceeded"
+RECONCILIATION_FAILED = "ReconciliationFailed"
+ARTIFACT_FAILED = "ArtifactFailed"
+BUILD_FAILED = "BuildFailed"
+HEALTH_CHECK_FAILED = "HealthCheckFailed"
+PRUNE_FAILED = "PruneFailed"
+ACCESS_DENIED = "AccessDenied"
+PROGRESSING = "Progressing"
+
+SOURCES = {"OCIRepository": "source.toolkit.fluxcd.io/v1"}
+
+
+@dataclass
+class _Source:
+    """The artifact of the source a Kustomization builds from."""
+
+    url: str
+    revision: str
+    digest: str
+    origin_revision: str
+
+
+class KustomizationReconciler(Reconciler[Kustomization]):
+    api_version = f"{GROUP}/v1"
+    kind = KIND
+    # Ready is set by the steps themselves, as kustomize-controller does.
+    summarize = ()
+    negative = ()
+
+    def __init__(
+        self,
+        *args: Any,
+        apply_field_manager: str = FIELD_MANAGER,
+        no_cross_namespace_refs: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.apply_field_manager = apply_field_manager
+        self.no_cross_namespace_refs = no_cross_namespace_refs
+        self.http = httpx.AsyncClient(timeout=60.0)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    def parse(self, obj: Mapping[str, Any]) -> Kustomization:
+        try:
+            return Kustomization.from_object(obj)
+        except InvalidObject as exc:
+            raise invalid(str(exc)) from exc
+
+    def interval(self, spec: Kustomization) -> float:
+        return spec.spec.interval
+
+    def sources_of(self, source: Mapping[str, Any]) -> Iterable[Request]:
+        """The Kustomizations that build from `source` (an OCIRepository), to run them as
+        soon as it has a new artifact."""
+        meta = source.get("metadata") or {}
+        kind, name, namespace = source.get("kind"), meta.get("name"), meta.get("namespace")
+        for obj in self.informer.list():
+            ref = (obj.get("spec") or {}).get("sourceRef") or {}
+            own = (obj.get("metadata") or {}).get("namespace")
+            if (
+                ref.get("kind") == kind
+                and ref.get("name") == name
+                and (ref.get("namespace") or own) == namespace
+            ):
+                yield Request.of(obj)
+
+    async def steps(self, run: Reconciliation[Kustomization]) -> None:
+        source = await self.reconcile_source(run)
+        run.status["lastAttemptedRevision"] = source.revision
+        timeout = _timeout(run.spec)
+        run.conditions.progressing(
+            f"Fetching manifests for revision {source.revision} with a timeout of {timeout:g}s"
+        )
+        with tempfile.TemporaryDirectory(prefix=f"kustomization-{run.name}-") as scratch:
+            root = await self.reconcile_artifact(source, Path(scratch))
+            objects = await self.reconcile_build(run, root, source)
+        manager = ResourceManager(
+            self.client,
+            field_manager=self.apply_field_manager,
+            owner_labels=owner_labels_for(run.name, run.namespace),
+            impersonate=_impersonation(run.spec, run.namespace),
+        )
+        changeset = await self.reconcile_apply(run, manager, objects, source)
+        await self.reconcile_prune(run, manager, changeset)
+        await self.reconcile_health(run, changeset, source)
+        run.status["lastAppliedRevision"] = source.revision
+        run.status["lastAppliedOriginRevision"] = source.origin_revision or None
+        if not source.origin_revision:
+            run.status.pop("lastAppliedOriginRevision", None)
+        run.conditions.true(READY, RECONCILIATION_SUCCEEDED, f"Applied revision: {source.revision}")
+
+    # -- source: the referenced object and its artifact
+
+    async def reconcile_source(self, run: Reconciliation[Kustomization]) -> _Source:
+        ref = run.spec.spec.source_ref
+        namespace = ref.namespace or run.namespace
+        api_version = SOURCES.get(ref.kind)
+        if api_version is None:
+            raise StepError(
+                None,
+                ARTIFACT_FAILED,
+                f"source `{ref}` kind '{ref.kind}' is not supported by this version of tidegate",
+                stalling=True,
+            )
+        if self.no_cross_namespace_refs and namespace != run.namespace:
+            raise StepError(
+                None,
+                ACCESS_DENIED,
+                f"cannot access {ref.kind}/{namespace}/{ref.name}, cross-namespace references "
+                "have been blocked",
+                stalling=True,
+            )
+        try:
+            obj = await self.client.get(api_version, ref.kind, ref.name, namespace)
+        except kube.NotFound:
+            raise StepError(
+                None, ARTIFACT_FAILED, f"Source '{ref.kind}/{namespace}/{ref.name}' not found"
+            ) from None
+        artifact = (obj.get("status") or {}).get("artifact") or {}
+        if not artifact.get("url") or not artifact.get("revision"):
+            raise StepError(None, ARTIFACT_FAILED, "Source artifact not found, retrying in 30s")
+        metadata = artifact.get("metadata") or {}
+        return _Source(
+            url=str(artifact["url"]),
+            revision=str(artifact["revision"]),
+            digest=str(artifact.get("digest") or ""),
+            origin_revision=str(metadata.get(oci.REVISION) or ""),
+        )
+
+    async def reconcile_artifact(self, source: _Source, scratch: Path) -> Path:
+        """Download the artifact, check its digest and extract it; returns the root."""
+        tarball = scratch / "artifact.tar.gz"
+        digest = hashlib.sha256()
+        try:
+            async with self.http.stream("GET", source.url) as response:
+                if response.status_code != 200:
+                    raise StepError(
+                        None,
+                        ARTIFACT_FAILED,
+                        f"failed to download artifact from {source.url}, "
+                        f"status: {response.status_code} {response.reason_phrase}",
+                    )
+                with tarball.open("wb") as out:
+                    async for chunk in response.aiter_bytes():
+                        digest.update(chunk)
+                        out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise StepError(
+                None, ARTIFACT_FAILED, f"failed to download artifact from {source.url}: {exc}"
+            ) from exc
+        algorithm, _, expected = source.digest.partition(":")
+        if algorithm == "sha256" and expected != digest.hexdigest():
+            raise StepError(
+                None,
+                ARTIFACT_FAILED,
+                f"failed to verify artifact: computed digest doesn't match '{source.digest}'",
+            )
+        root = scratch / "source"
+        root.mkdir()
+        try:
+            with tarball.open("rb") as archive:
+                extract(archive, root)
+        except UnsafeArchive as exc:
+            raise StepError(
+                None, ARTIFACT_FAILED, f"failed to extract artifact from {source.url}: {exc}"
+            ) from exc
+        return root
+
+    # -- build: kustomize, then post-build substitution
+
+    async def reconcile_build(
+        self, run: Reconciliation[Kustomization], root: Path, source: _Source
+    ) -> list[dict[str, Any]]:
+        spec = run.spec.spec
+        raw = dict(run.obj.get("spec") or {})
+        try:
+            built = await asyncio.to_thread(_build, root, spec.path, raw)
+        except (kustomize.KustomizeError, ValueError, OSError) as exc:
+            raise StepError(None, BUILD_FAILED, str(exc)) from exc
+        objects = [resource.obj for resource in built.resources]
+        post = spec.post_build
+        if post is None:
+            return objects
+        variables = envsubst.post_build_variables(
+            await self.substitute_from(run), dict(post.substitute)
+        )
+        always = post.substitute_strategy == "Always"
+        try:
+            return [envsubst.substitute_object(obj, variables, always=always) for obj in objects]
+        except envsubst.SubstitutionError as exc:
+            raise StepError(None, BUILD_FAILED, str(exc)) from exc
+
+    async def substitute_from(self, run: Reconciliation[Kustomization]) -> list[dict[str, str]]:
+        """The data of the `substituteFrom` ConfigMaps and Secrets, in order."""
+        post = run.spec.spec.post_build
+        sources: list[dict[str, str]] = []
+        for ref in post.substitute_from if post is not None else ():
+            try:
+                obj = await self.client.get("v1", ref.kind, ref.name, run.namespace)
+            except kube.NotFound:
+                if ref.optional:
+                    continue
+                raise StepError(
+                    None,
+                    BUILD_FAILED,
+                    f"substitute from '{ref.kind}/{ref.name}' error: "
+                    f'{ref.kind.lower()}s "{ref.name}" not found',
+                ) from None
+            data = dict(obj.get("data") or {})
+            if ref.kind == "Secret":
+                data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+            sources.append(data)
+        return sources
+
+    # -- apply, prune, health
+
+    async def reconcile_apply(
+        self,
+        run: Reconciliation[Kustomization],
+        manager: ResourceManager,
+        objects: list[dict[str, Any]],
+        source: _Source,
+    ) -> ChangeSet:
+        run.conditions.progressing(
+            f"Detecting drift for revision {source.revision} with a timeout of "
+            f"{_timeout(run.spec):g}s"
+        )
+        old = Inventory.from_status(run.status.get("inventory"))
+        try:
+            changeset = await manager.apply_all_staged(
+                objects, force=run.spec.spec.force, wait_timeout=_timeout(run.spec)
+            )
+        except ObjectsFailed as exc:
+            # Keep what was applied in the inventory, so that it can be pruned later.
+            old.merge(exc.changeset.inventory())
+            run.status["inventory"] = old.to_status()
+            await self._report(run, exc.changeset, source)
+            raise StepError(None, RECONCILIATION_FAILED, str(exc)) from exc
+        except ApplyError as exc:
+            raise StepError(None, RECONCILIATION_FAILED, str(exc)) from exc
+        log.info(
+            "server-side apply completed",
+            extra={"output": changeset.to_map()},
+        )
+        await self._report(run, changeset, source)
+        return changeset
+
+    async def _report(
+        self, run: Reconciliation[Kustomization], changeset: ChangeSet, source: _Source
+    ) -> None:
+        changed = changeset.changed()
+        if len(changed):
+            await self.events.record(
+                run.obj,
+                NORMAL,
+                PROGRESSING,
+                str(changed),
+                annotations={f"{GROUP}/revision": source.revision},
+            )
+
+    async def reconcile_prune(
+        self, run: Reconciliation[Kustomization], manager: ResourceManager, changeset: ChangeSet
+    ) -> None:
+        old = Inventory.from_status(run.status.get("inventory"))
+        new = changeset.inventory()
+        stale = old.diff(new)
+        if run.spec.spec.prune and stale:
+            try:
+                pruned = await manager.delete_all(stale)
+            except ObjectsFailed as exc:
+                # Objects that could not be deleted stay in the inventory for the next run.
+                new.merge(old.diff(new))
+                run.status["inventory"] = new.to_status()
+                raise StepError(None, PRUNE_FAILED, str(exc)) from exc
+            log.info(
+                "garbage collection completed",
+                extra={"output": pruned.to_map()},
+            )
+            changed = pruned.changed()
+            if len(changed):
+                await self.events.record(run.obj, NORMAL, PROGRESSING, str(changed))
+        run.status["inventory"] = new.to_status()
+
+    async def reconcile_health(
+        self, run: Reconciliation[Kustomization], changeset: ChangeSet, source: _Source
+    ) -> None:
+        spec = run.spec.spec
+        refs: list[ObjectRef] = []
+        if spec.wait:
+            refs = [
+                ObjectRef(
+                    f"{e.metadata.group}/{e.version}" if e.metadata.group else e.version,
+                    e.metadata.kind,
+                    e.metadata.namespace or None,
+                    e.metadata.name,
+                )
+                for e in changeset
+            ]
+        else:
+            refs = [
+                ObjectRef(
+                    ref.api_version or "v1",
+                    ref.kind,
+                    ref.namespace or run.namespace or None,
+                    ref.name,
+                )
+                for ref in spec.health_checks
+            ]
+        if not refs:
+            run.conditions.delete(HEALTHY)
+            return
+        timeout = _timeout(run.spec)
+        message = f"Running health checks for revision {source.revision} with a timeout of "
+        run.conditions.set(HEALTHY, UNKNOWN, PROGRESSING, message + f"{timeout:g}s")
+        try:
+            readers = (
+                [CustomHealthChecks(spec.health_check_exprs)] if spec.health_check_exprs else []
+            )
+        except HealthCheckExprError as exc:
+            raise StepError(None, HEALTH_CHECK_FAILED, str(exc), stalling=True) from exc
+        result = await wait_for(
+            self.client,
+            refs,
+            timeout=timeout,
+            readers=readers,
+            impersonate=_impersonation(run.spec, run.namespace),
+        )
+        if not result.ok:
+            error = str(result.error)
+            run.conditions.false(HEALTHY, HEALTH_CHECK_FAILED, error)
+            raise StepError(None, HEALTH_CHECK_FAILED, error)
+        run.conditions.true(HEALTHY, SUCCEEDED, f"Health check passed in {result.elapsed:.3g}s")
+
+    # -- deletion
+
+    async def finalize(self, obj: Mapping[str, Any]) -> None:
+        try:
+            parsed = Kustomization.from_object(obj)
+        except InvalidObject:
+            return
+        spec = parsed.spec
+        policy = spec.deletion_policy or "MirrorPrune"
+        if spec.suspend or policy == "Orphan" or (policy == "MirrorPrune" and not spec.prune):
+            return
+        inventory = Inventory.from_status((obj.get("status") or {}).get("inventory"))
+        if not len(inventory):
+            return
+        meta = obj["metadata"]
+        manager = ResourceManager(
+            self.client,
+            field_manager=self.apply_field_manager,
+            owner_labels=owner_labels_for(meta["name"], meta["namespace"]),
+            impersonate=_impersonation(parsed, meta["namespace"]),
+        )
+        try:
+            await manager.delete_all(list(inventory))
+            if policy == "WaitForTermination":
+                await manager.wait_for_deletion(list(inventory), wait_timeout=_timeout(parsed))
+        except ApplyError as exc:
+            log.error("garbage collection on deletion failed: %s", exc)
+
+
+def _build(root: Path, path: str, spec: Mapping[str, Any]) -> kustomize.Build:
+    """Build `path` of the artifact extracted at `root`; the path must stay inside it."""
+    root = root.resolve()
+    target = (root / path.lstrip("/")).resolve()
+    if target != root and root not in target.parents:
+        raise ValueError(f"path '{path}' points outside the artifact")
+    if not target.is_dir():
+        raise ValueError(f"kustomization path not found: '{path}'")
+    return kustomize.build_for_spec(target, spec, root=root)
+
+
+def _timeout(obj: Kustomization) -> float:
+    # Flux: spec.timeout, else spec.interval.
+    spec = obj.spec
+    return float(spec.timeout if spec.timeout is not None else spec.interval)
+
+
+def _impersonation(obj: Kustomization, namespace: str) -> kube.Impersonation | None:
+    name = obj.spec.service_account_name
+    return kube.Impersonation.service_account(namespace, name) if name else None
