@@ -39,7 +39,7 @@ unit: setup
 	$(VENV)/bin/pytest -m "not cluster and not registry and not services"
 
 demo: binaries
-	bash scripts/demo.sh
+	bash scripts/demo.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache

@@ -44,7 +44,8 @@ def controller(
              "--metrics-addr", f"127.0.0.1:{metrics_port}",
              "--health-addr", f"127.0.0.1:{health_port}",
              "--watch-label-selector", f"{SHARD}={shard}", "--concurrent", "4",
-             "--min-retry-delay", "300ms", "--max-retry-delay", "3s"],
+             "--min-retry-delay", "300ms", "--max-retry-delay", "3s",
+             "--requeue-dependency", "2s"],
             stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -116,6 +116,23 @@ def controller_group() -> None:
     "several controller processes).",
 )
 @click.option(
+    "--requeue-dependency",
+    default="30s",
+    show_default=True,
+    callback=_duration,
+    help="How long a Kustomization waits before checking its dependencies again.",
+)
+@click.option(
+    "--default-service-account",
+    default="",
+    help="The ServiceAccount impersonated by Kustomizations without spec.serviceAccountName.",
+)
+@click.option(
+    "--no-cross-namespace-refs",
+    is_flag=True,
+    help="Refuse references (sourceRef, dependsOn) to objects in another namespace.",
+)
+@click.option(
     "--enable-leader-election",
     is_flag=True,
     help="Run only while holding a Lease, so that replicas take over from each other.",
@@ -131,6 +148,7 @@ def run(
     storage_addr: str, storage_adv_addr: str, metrics_addr: str, health_addr: str,
     concurrent: int, kube_api_qps: float, kube_api_burst: int, artifact_retention_records: int,
     min_retry_delay: float, max_retry_delay: float, watch_label_selector: str,
+    requeue_dependency: float, default_service_account: str, no_cross_namespace_refs: bool,
     enable_leader_election: bool,
     log_level: str, log_encoding: str,
 ) -> None:  # fmt: skip
@@ -166,5 +184,8 @@ def run(
         max_retry_delay=max_retry_delay,
         leader_election=enable_leader_election,
         watch_label_selector=watch_label_selector or None,
+        requeue_dependency=requeue_dependency,
+        default_service_account=default_service_account,
+        no_cross_namespace_refs=no_cross_namespace_refs,
     )
     asyncio.run(run_controllers(options))

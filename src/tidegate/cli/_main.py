@@ -12,12 +12,12 @@ from tidegate import __version__
 
 # verb → (module, attribute)
 _VERBS = {
-    "build": ("tidegate.cli._artifact", "build_group"),
+    "build": ("tidegate.cli._objects", "build_group"),
     "push": ("tidegate.cli._artifact", "push_group"),
     "pull": ("tidegate.cli._artifact", "pull_group"),
     "tag": ("tidegate.cli._artifact", "tag_group"),
     "list": ("tidegate.cli._artifact", "list_group"),
-    "diff": ("tidegate.cli._artifact", "diff_group"),
+    "diff": ("tidegate.cli._objects", "diff_group"),
     "dev": ("tidegate.cli._dev", "dev"),
     "install": ("tidegate.cli._install", "install"),
     "controller": ("tidegate.cli._controller", "controller_group"),
@@ -27,23 +27,29 @@ _VERBS = {
     "suspend": ("tidegate.cli._objects", "suspend_group"),
     "resume": ("tidegate.cli._objects", "resume_group"),
     "kustomize": ("tidegate.cli._kustomize", "kustomize_group"),
+    "tree": ("tidegate.cli._objects", "tree_group"),
+    "trace": ("tidegate.cli._objects", "trace"),
+    "events": ("tidegate.cli._objects", "events"),
 }
 _SUMMARIES = {
-    "build": "Build artifacts.",
+    "build": "Build artifacts, or a Kustomization's manifests locally.",
     "push": "Push artifacts to OCI registries.",
     "pull": "Pull artifacts from OCI registries.",
     "tag": "Tag artifacts.",
     "list": "List artifacts.",
-    "diff": "Compare artifacts with local content.",
+    "diff": "Compare artifacts or Kustomizations with local content.",
     "dev": "Run a local environment: etcd, kube-apiserver and an OCI registry.",
     "install": "Install tidegate's CustomResourceDefinitions on a cluster.",
     "controller": "Run the controllers.",
-    "create": "Create or update sources.",
-    "get": "Show sources and their status.",
-    "reconcile": "Reconcile a source now and wait for the result.",
-    "suspend": "Suspend the reconciliation of a source.",
-    "resume": "Resume the reconciliation of a source.",
+    "create": "Create or update sources and Kustomizations.",
+    "get": "Show sources and Kustomizations and their status.",
+    "reconcile": "Reconcile a source or Kustomization now and wait for the result.",
+    "suspend": "Suspend the reconciliation of a source or Kustomization.",
+    "resume": "Resume the reconciliation of a source or Kustomization.",
     "kustomize": "Build kustomizations as kustomize v5 does, in process.",
+    "tree": "Show the objects a Kustomization applied, as a tree.",
+    "trace": "Show which Kustomization, source and revision manage an object.",
+    "events": "Show the events of objects, oldest first.",
 }
 
 

@@ -48,17 +48,26 @@ class StepError(Exception):
     """A step's failure, with the condition it marks True and the reason users see.
 
     `stalling` errors cannot heal without a change to the object: the object is marked
-    Stalled and not retried until its spec changes.
+    Stalled and not retried until its spec changes. With `requeue_after`, the object is
+    reconciled again after that many seconds instead of with backoff (Flux's
+    `ctrl.Result{RequeueAfter: ...}` for a wait, such as for dependencies).
     """
 
     def __init__(
-        self, condition: str | None, reason: str, message: str, *, stalling: bool = False
+        self,
+        condition: str | None,
+        reason: str,
+        message: str,
+        *,
+        stalling: bool = False,
+        requeue_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.condition = condition
         self.reason = reason
         self.message = message
         self.stalling = stalling
+        self.requeue_after = requeue_after
 
 
 @dataclass
@@ -194,6 +203,8 @@ class Reconciler(ABC, Generic[Spec]):
                 namespace=run.namespace,
             )
         if error is not None and not error.stalling:
+            if error.requeue_after is not None:
+                return Result(requeue_after=error.requeue_after)
             raise error  # the runtime retries with backoff and logs it
         if succeeded and spec is not None:
             return Result(requeue_after=self.interval(spec))

@@ -60,6 +60,8 @@ class Options:
     grace: float = 30.0
     watch_label_selector: str | None = None
     no_cross_namespace_refs: bool = False
+    requeue_dependency: float = 30.0
+    default_service_account: str = ""
 
 
 async def run(options: Options, *, started: asyncio.Event | None = None) -> None:
@@ -126,6 +128,8 @@ async def run(options: Options, *, started: asyncio.Event | None = None) -> None
             metrics=metrics,
             apply_field_manager=KUSTOMIZE_FIELD_MANAGER,
             no_cross_namespace_refs=options.no_cross_namespace_refs,
+            requeue_dependency=options.requeue_dependency,
+            default_service_account=options.default_service_account,
         )
         reconcilers.append(kustomizations)
         controller = Controller(

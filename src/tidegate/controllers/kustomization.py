@@ -10,16 +10,18 @@ import base64
 import hashlib
 import logging
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
 from tidegate import envsubst, kube, kustomize, oci
 from tidegate.api import InvalidObject, Kustomization
 from tidegate.apply import (
+    Action,
     ApplyError,
     ChangeSet,
     CustomHealthChecks,
@@ -27,6 +29,7 @@ from tidegate.apply import (
     Inventory,
     ObjectRef,
     ObjectsFailed,
+    ObjMetadata,
     ResourceManager,
     owner_labels_for,
     wait_for,
@@ -35,7 +38,7 @@ from tidegate.oci._errors import UnsafeArchive
 from tidegate.oci._tarball import extract
 from tidegate.runtime import Request
 
-from ._conditions import SUCCEEDED, UNKNOWN
+from ._conditions import SUCCEEDED, UNKNOWN, now
 from ._reconciler import NORMAL, Reconciler, Reconciliation, StepError, invalid
 
 log = logging.getLogger("tidegate.controllers")
@@ -54,7 +57,12 @@ BUILD_FAILED = "BuildFailed"
 HEALTH_CHECK_FAILED = "HealthCheckFailed"
 PRUNE_FAILED = "PruneFailed"
 ACCESS_DENIED = "AccessDenied"
+DEPENDENCY_NOT_READY = "DependencyNotReady"
 PROGRESSING = "Progressing"
+
+# Flux's defaults: `--requeue-dependency`, and the snapshots kept in `status.history`.
+REQUEUE_DEPENDENCY = 30.0
+HISTORY_MAX_SIZE = 5
 
 SOURCES = {"OCIRepository": "source.toolkit.fluxcd.io/v1"}
 
@@ -81,11 +89,15 @@ class KustomizationReconciler(Reconciler[Kustomization]):
         *args: Any,
         apply_field_manager: str = FIELD_MANAGER,
         no_cross_namespace_refs: bool = False,
+        requeue_dependency: float = REQUEUE_DEPENDENCY,
+        default_service_account: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.apply_field_manager = apply_field_manager
         self.no_cross_namespace_refs = no_cross_namespace_refs
+        self.requeue_dependency = requeue_dependency
+        self.default_service_account = default_service_account
         self.http = httpx.AsyncClient(timeout=60.0)
 
     async def close(self) -> None:
@@ -117,6 +129,8 @@ class KustomizationReconciler(Reconciler[Kustomization]):
 
     async def steps(self, run: Reconciliation[Kustomization]) -> None:
         source = await self.reconcile_source(run)
+        if run.spec.spec.depends_on:
+            await self.reconcile_dependencies(run, source)
         run.status["lastAttemptedRevision"] = source.revision
         timeout = _timeout(run.spec)
         run.conditions.progressing(
@@ -125,20 +139,34 @@ class KustomizationReconciler(Reconciler[Kustomization]):
         with tempfile.TemporaryDirectory(prefix=f"kustomization-{run.name}-") as scratch:
             root = await self.reconcile_artifact(source, Path(scratch))
             objects = await self.reconcile_build(run, root, source)
+        # The digest of the built manifests, for the history (Flux: digest of the YAML stream).
+        checksum = "sha256:" + hashlib.sha256(kustomize.dump_all(objects).encode()).hexdigest()
         manager = ResourceManager(
             self.client,
             field_manager=self.apply_field_manager,
             owner_labels=owner_labels_for(run.name, run.namespace),
-            impersonate=_impersonation(run.spec, run.namespace),
+            impersonate=self._impersonation(run.spec, run.namespace),
         )
-        changeset = await self.reconcile_apply(run, manager, objects, source)
-        await self.reconcile_prune(run, manager, changeset)
-        await self.reconcile_health(run, changeset, source)
+        try:
+            result = await self.reconcile_apply(run, manager, objects, source)
+            # Flux: skipped objects (ssa: Ignore, reconcile: disabled, IfNotPresent on an
+            # existing object) are neither in the inventory nor pruned nor health checked.
+            changeset = ChangeSet([e for e in result if e.action != Action.SKIPPED])
+            skipped = {e.metadata for e in result if e.action == Action.SKIPPED}
+            await self.reconcile_prune(run, manager, changeset, skipped)
+            await self.reconcile_health(run, changeset, source)
+        except StepError as exc:
+            _record_history(run, checksum, exc.reason, source)
+            raise
+        except kube.KubeError:
+            _record_history(run, checksum, RECONCILIATION_FAILED, source)
+            raise
         run.status["lastAppliedRevision"] = source.revision
         run.status["lastAppliedOriginRevision"] = source.origin_revision or None
         if not source.origin_revision:
             run.status.pop("lastAppliedOriginRevision", None)
         run.conditions.true(READY, RECONCILIATION_SUCCEEDED, f"Applied revision: {source.revision}")
+        _record_history(run, checksum, RECONCILIATION_SUCCEEDED, source)
 
     # -- source: the referenced object and its artifact
 
@@ -157,7 +185,7 @@ class KustomizationReconciler(Reconciler[Kustomization]):
             raise StepError(
                 None,
                 ACCESS_DENIED,
-                f"cannot access {ref.kind}/{namespace}/{ref.name}, cross-namespace references "
+                f"can't access '{ref.kind}/{namespace}/{ref.name}', cross-namespace references "
                 "have been blocked",
                 stalling=True,
             )
@@ -169,7 +197,12 @@ class KustomizationReconciler(Reconciler[Kustomization]):
             ) from None
         artifact = (obj.get("status") or {}).get("artifact") or {}
         if not artifact.get("url") or not artifact.get("revision"):
-            raise StepError(None, ARTIFACT_FAILED, "Source artifact not found, retrying in 30s")
+            raise StepError(
+                None,
+                ARTIFACT_FAILED,
+                f"Source artifact not found, retrying in {_go_duration(self.requeue_dependency)}",
+                requeue_after=self.requeue_dependency,
+            )
         metadata = artifact.get("metadata") or {}
         return _Source(
             url=str(artifact["url"]),
@@ -177,6 +210,81 @@ class KustomizationReconciler(Reconciler[Kustomization]):
             digest=str(artifact.get("digest") or ""),
             origin_revision=str(metadata.get(oci.REVISION) or ""),
         )
+
+    async def notify(
+        self,
+        run: Reconciliation[Kustomization],
+        before: Mapping[str, Any],
+        error: StepError | None,
+    ) -> None:
+        if error is not None and error.reason == DEPENDENCY_NOT_READY:
+            # Flux: an Info event, as waiting for dependencies is not a failure.
+            await self.events.record(
+                run.obj,
+                NORMAL,
+                DEPENDENCY_NOT_READY,
+                "Dependencies do not meet ready condition, retrying in "
+                + _go_duration(self.requeue_dependency),
+            )
+            return
+        await super().notify(run, before, error)
+
+    # -- dependencies: other Kustomizations that must be ready first
+
+    async def reconcile_dependencies(
+        self, run: Reconciliation[Kustomization], source: _Source
+    ) -> None:
+        """Flux's checkDependencies: each dependency exists, has acted on its generation, is
+        Ready and, when built from the same source, has applied the current revision.
+        Otherwise Ready=False (DependencyNotReady), retried after `--requeue-dependency`."""
+        spec = run.spec.spec
+        for ref in spec.depends_on:
+            namespace = ref.namespace or run.namespace
+            name = f"{namespace}/{ref.name}"
+            if self.no_cross_namespace_refs and namespace != run.namespace:
+                raise StepError(
+                    None,
+                    ACCESS_DENIED,
+                    f"can't access '{KIND}/{name}', cross-namespace references have been blocked",
+                    stalling=True,
+                )
+            try:
+                dep = await self.client.get(self.api_version, KIND, ref.name, namespace)
+            except kube.NotFound:
+                self._not_ready(
+                    f"dependency '{name}' not found: kustomizations.{GROUP} \"{ref.name}\" "
+                    "not found"
+                )
+            status = dep.get("status") or {}
+            generation = int((dep.get("metadata") or {}).get("generation") or 0)
+            conditions = status.get("conditions") or []
+            if not conditions or generation != int(status.get("observedGeneration") or 0):
+                self._not_ready(f"dependency '{name}' is not ready")
+            ready = next((c for c in conditions if c.get("type") == READY), None)
+            if ready is None or ready.get("status") != "True":
+                self._not_ready(f"dependency '{name}' is not ready")
+            dep_ref = (dep.get("spec") or {}).get("sourceRef") or {}
+            own_ref = spec.source_ref
+            if (
+                dep_ref.get("name") == own_ref.name
+                and dep_ref.get("kind") == own_ref.kind
+                and (dep_ref.get("namespace") or namespace) == (own_ref.namespace or run.namespace)
+                and not _has_revision(source.revision, str(status.get("lastAppliedRevision") or ""))
+            ):
+                self._not_ready(f"dependency '{name}' revision is not up to date")
+        log.info("All dependencies are ready, proceeding with reconciliation")
+
+    def _not_ready(self, message: str) -> NoReturn:
+        log.info(
+            "Dependencies do not meet ready condition, retrying in %s",
+            _go_duration(self.requeue_dependency),
+        )
+        raise StepError(None, DEPENDENCY_NOT_READY, message, requeue_after=self.requeue_dependency)
+
+    def _impersonation(self, obj: Kustomization, namespace: str) -> kube.Impersonation | None:
+        """Flux: spec.serviceAccountName, else `--default-service-account`, else none."""
+        name = obj.spec.service_account_name or self.default_service_account
+        return kube.Impersonation.service_account(namespace, name) if name else None
 
     async def reconcile_artifact(self, source: _Source, scratch: Path) -> Path:
         """Download the artifact, check its digest and extract it; returns the root."""
@@ -310,11 +418,15 @@ class KustomizationReconciler(Reconciler[Kustomization]):
             )
 
     async def reconcile_prune(
-        self, run: Reconciliation[Kustomization], manager: ResourceManager, changeset: ChangeSet
+        self,
+        run: Reconciliation[Kustomization],
+        manager: ResourceManager,
+        changeset: ChangeSet,
+        skipped: set[ObjMetadata] | None = None,
     ) -> None:
         old = Inventory.from_status(run.status.get("inventory"))
         new = changeset.inventory()
-        stale = old.diff(new)
+        stale = [e for e in old.diff(new) if e.metadata not in (skipped or set())]
         if run.spec.spec.prune and stale:
             try:
                 pruned = await manager.delete_all(stale)
@@ -374,7 +486,7 @@ class KustomizationReconciler(Reconciler[Kustomization]):
             refs,
             timeout=timeout,
             readers=readers,
-            impersonate=_impersonation(run.spec, run.namespace),
+            impersonate=self._impersonation(run.spec, run.namespace),
         )
         if not result.ok:
             error = str(result.error)
@@ -401,7 +513,7 @@ class KustomizationReconciler(Reconciler[Kustomization]):
             self.client,
             field_manager=self.apply_field_manager,
             owner_labels=owner_labels_for(meta["name"], meta["namespace"]),
-            impersonate=_impersonation(parsed, meta["namespace"]),
+            impersonate=self._impersonation(parsed, meta["namespace"]),
         )
         try:
             await manager.delete_all(list(inventory))
@@ -428,6 +540,76 @@ def _timeout(obj: Kustomization) -> float:
     return float(spec.timeout if spec.timeout is not None else spec.interval)
 
 
-def _impersonation(obj: Kustomization, namespace: str) -> kube.Impersonation | None:
-    name = obj.spec.service_account_name
-    return kube.Impersonation.service_account(namespace, name) if name else None
+def _has_revision(current: str, other: str) -> bool:
+    """Flux's Artifact.HasRevision: the same revision, comparing digests when both have one
+    (`tag@sha256:…`), so that a revision with and without its tag match."""
+    if not other:
+        return False
+    if current == other:
+        return True
+    return "@" in current and current.rsplit("@", 1)[1] == other.rsplit("@", 1)[-1]
+
+
+def _record_history(
+    run: Reconciliation[Kustomization], digest: str, status: str, source: _Source
+) -> None:
+    """Flux's History.Upsert: a snapshot per (digest, status), most recent first, the last
+    `HISTORY_MAX_SIZE` kept."""
+    metadata = {"revision": source.revision}
+    if source.origin_revision:
+        metadata["originRevision"] = source.origin_revision
+    timestamp = now()
+    duration = _go_duration(time.monotonic() - run.started)
+    history = [dict(entry) for entry in run.status.get("history") or []]
+    for index, entry in enumerate(history):
+        if entry.get("digest") == digest and entry.get("lastReconciledStatus") == status:
+            entry.update(
+                lastReconciled=timestamp,
+                lastReconciledDuration=duration,
+                totalReconciliations=int(entry.get("totalReconciliations") or 0) + 1,
+                metadata=metadata,
+            )
+            history.insert(0, history.pop(index))
+            break
+    else:
+        history.insert(
+            0,
+            {
+                "digest": digest,
+                "firstReconciled": timestamp,
+                "lastReconciled": timestamp,
+                "lastReconciledDuration": duration,
+                "lastReconciledStatus": status,
+                "totalReconciliations": 1,
+                "metadata": metadata,
+            },
+        )
+    run.status["history"] = history[:HISTORY_MAX_SIZE]
+
+
+def _go_duration(seconds: float) -> str:
+    """A duration as Go's time.Duration.String() writes it: `30s`, `2.818583s`, `1m30s`,
+    `150ms`."""
+    nanos = round(seconds * 1e9)
+    if nanos == 0:
+        return "0s"
+    sign = "-" if nanos < 0 else ""
+    nanos = abs(nanos)
+    if nanos < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanos >= size:
+                return sign + _fraction(nanos, size) + unit
+    hours, rest = divmod(nanos, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{hours}h" if hours else ""
+    if hours or minutes:
+        text += f"{minutes}m"
+    return sign + text + _fraction(rest, 1_000_000_000) + "s"
+
+
+def _fraction(value: int, unit: int) -> str:
+    whole, part = divmod(value, unit)
+    if not part:
+        return str(whole)
+    digits = len(str(unit)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0")
