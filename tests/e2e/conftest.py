@@ -6,11 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
+from tidegate.oci import Registry
 from tidegate.testing import Environment
 from tidegate.testing._environment import _free_ports
 
@@ -73,3 +74,10 @@ def controller(
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+async def client(registry: str) -> AsyncIterator[Registry]:
+    """A client of the environment's registry (plain HTTP, no credentials)."""
+    async with Registry(registry, insecure=True, docker_config=False) as reg:
+        yield reg

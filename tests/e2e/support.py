@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from tidegate import kube
+from tidegate import kube, oci
+from tidegate.oci import Reference, Registry
+from tidegate.testing import Environment
 
 OCIREPOSITORY = ("source.toolkit.fluxcd.io/v1", "OCIRepository")
 SHARD = "tidegate.test/shard"
@@ -62,3 +65,41 @@ def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 def sha256_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def failing_with(reason: str) -> Callable[[dict[str, Any]], bool]:
+    """Ready=False with `reason`."""
+
+    def check(obj: dict[str, Any]) -> bool:
+        ready = condition(obj, "Ready")
+        return ready is not None and ready["status"] == "False" and ready["reason"] == reason
+
+    return check
+
+
+def app(root: Path, files: dict[str, str]) -> Path:
+    """A folder of files to push as an artifact."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def tidegate(
+    env: Environment, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the `tidegate` CLI as a user would, against the test environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "tidegate", *args, "--kubeconfig", str(env.kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+async def push_anonymously(registry: str, repository: str, tag: str, root: Path) -> str:
+    """Push `root` as `repository:tag` to a registry without auth; returns the digest."""
+    async with Registry(registry, insecure=True, docker_config=False) as client:
+        pushed = await oci.push(client, Reference.parse(f"{registry}/{repository}:{tag}"), root)
+    return pushed.digest

@@ -3,41 +3,21 @@ the running controller."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tidegate import kube, oci
+from tidegate import kube
 from tidegate.kube import NotFound
-from tidegate.oci import Reference, Registry
 from tidegate.testing import Environment
 
-from .support import RunningController
+from .support import RunningController, tidegate
+from .support import push_anonymously as push
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry]
 
 KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
-
-
-def tidegate(
-    env: Environment, *args: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tidegate", *args, "--kubeconfig", str(env.kubeconfig)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
-
-
-async def push(registry: str, repository: str, tag: str, root: Path) -> str:
-    async with Registry(registry, insecure=True, docker_config=False) as client:
-        pushed = await oci.push(client, Reference.parse(f"{registry}/{repository}:{tag}"), root)
-    return pushed.digest
 
 
 def configmap(name: str, value: str) -> str:

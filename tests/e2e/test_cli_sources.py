@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tidegate import kube, oci
-from tidegate.oci import Reference, Registry
+from tidegate import kube
 from tidegate.testing import Environment
 
-from .support import OCIREPOSITORY, RunningController
+from .support import OCIREPOSITORY, RunningController, tidegate
+from .support import push_anonymously as push
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry]
-
-
-def tidegate(env: Environment, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tidegate", *args, "--kubeconfig", str(env.kubeconfig)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-async def push(registry: str, repository: str, tag: str, root: Path) -> str:
-    async with Registry(registry, insecure=True, docker_config=False) as client:
-        pushed = await oci.push(client, Reference.parse(f"{registry}/{repository}:{tag}"), root)
-    return pushed.digest
 
 
 def test_create_export_prints_what_flux_prints(tidegate_env: Environment) -> None:

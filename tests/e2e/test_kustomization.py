@@ -3,7 +3,6 @@ applies it to the real apiserver, prunes, corrects drift and reports build failu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from tidegate import kube, oci
 from tidegate.oci import Reference, Registry
 
-from .support import OCIREPOSITORY, RunningController, condition, wait_for
+from .support import OCIREPOSITORY, RunningController, app, condition, failing_with, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry]
 
@@ -20,22 +19,9 @@ KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
 OWNER = "kustomize.toolkit.fluxcd.io"
 
 
-@pytest.fixture
-async def client(registry: str) -> AsyncIterator[Registry]:
-    async with Registry(registry, insecure=True, docker_config=False) as reg:
-        yield reg
-
-
 def configmap(name: str, **data: str) -> str:
     lines = "".join(f"  {key}: {value!r}\n" for key, value in data.items())
     return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n{lines}"
-
-
-def app(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
 
 
 async def publish(client: Registry, registry: str, repo: str, tag: str, root: Path) -> str:
@@ -81,14 +67,6 @@ def applied(revision: str) -> Any:
             and ready.get("observedGeneration") == obj["metadata"]["generation"]
             and obj["status"].get("lastAppliedRevision") == revision
         )
-
-    return check
-
-
-def failing_with(reason: str) -> Any:
-    def check(obj: dict[str, Any]) -> bool:
-        ready = condition(obj, "Ready")
-        return ready is not None and ready["status"] == "False" and ready["reason"] == reason
 
     return check
 

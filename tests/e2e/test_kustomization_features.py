@@ -4,7 +4,6 @@ impersonation, deletionPolicy Orphan and the reconciliation history."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,13 @@ from .test_kustomization import (
     configmaps,
     failing_with,
     publish,
+    source,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry]
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 SSA = "kustomize.toolkit.fluxcd.io/ssa"
-
-
-@pytest.fixture
-async def client(registry: str) -> AsyncIterator[Registry]:
-    async with Registry(registry, insecure=True, docker_config=False) as reg:
-        yield reg
 
 
 def annotated(name: str, annotations: dict[str, str], **data: str) -> str:
@@ -43,16 +37,6 @@ def annotated(name: str, annotations: dict[str, str], **data: str) -> str:
         f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n{notes}"
         f"data:\n{lines}"
     )
-
-
-async def source(
-    kube_client: kube.Client, controller: RunningController, namespace: str, url: str, tag: str
-) -> None:
-    await kube_client.create({
-        "apiVersion": OCIREPOSITORY[0], "kind": OCIREPOSITORY[1],
-        "metadata": {"name": "app", "namespace": namespace, "labels": controller.labels},
-        "spec": {"url": url, "interval": "10m", "insecure": True, "ref": {"tag": tag}},
-    })  # fmt: skip
 
 
 async def kustomization(

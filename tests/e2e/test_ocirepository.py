@@ -6,7 +6,7 @@ import base64
 import io
 import json
 import tarfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +18,17 @@ from tidegate.oci import Reference, Registry
 from tidegate.testing import Environment
 from tidegate.testing._registry_auth import htpasswd_auth, start_registry, stop_registry
 
-from .support import OCIREPOSITORY, RunningController, condition, sha256_of, wait_for
+from .support import (
+    OCIREPOSITORY,
+    RunningController,
+    app,
+    condition,
+    failing_with,
+    sha256_of,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.registry]
-
-
-@pytest.fixture
-async def client(registry: str) -> AsyncIterator[Registry]:
-    async with Registry(registry, insecure=True, docker_config=False) as reg:
-        yield reg
-
-
-def app(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
 
 
 async def push(client: Registry, registry: str, repo: str, tag: str, root: Path) -> str:
@@ -68,14 +63,6 @@ def ready_with(revision: str | None = None) -> Any:
             return False
         got = ((obj.get("status") or {}).get("artifact") or {}).get("revision")
         return revision is None or got == revision
-
-    return check
-
-
-def failing_with(reason: str) -> Any:
-    def check(obj: dict[str, Any]) -> bool:
-        ready = condition(obj, "Ready")
-        return ready is not None and ready["status"] == "False" and ready["reason"] == reason
 
     return check
 
