@@ -7,16 +7,19 @@ import hashlib
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tidegate import kube, oci
 from tidegate.oci import Reference, Registry
 from tidegate.testing import Environment
+from tidegate.testing._environment import _free_ports
 
 OCIREPOSITORY = ("source.toolkit.fluxcd.io/v1", "OCIRepository")
 SHARD = "tidegate.test/shard"
@@ -33,6 +36,68 @@ class RunningController:
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def start_controller(
+    tidegate_env: Environment, tmp_path_factory: pytest.TempPathFactory, *extra_args: str
+) -> Iterator[RunningController]:
+    """Run `tidegate controller run` (with `extra_args`) until the block exits; it watches
+    only objects labelled with its own shard, so several can share the environment."""
+    tidegate = [sys.executable, "-m", "tidegate"]
+    kubeconfig = str(tidegate_env.kubeconfig)
+    subprocess.run(
+        [*tidegate, "install", "--crds-only", "--kubeconfig", kubeconfig],
+        check=True,
+        capture_output=True,
+    )
+    folder = tmp_path_factory.mktemp("controller")
+    # This run's controller sees only this run's objects: others in the environment (from
+    # other tests, other controllers, or earlier runs against a kept `dev up`) neither slow
+    # nor confuse it.
+    shard = folder.name + str(time.time_ns())
+    storage_port, metrics_port, health_port = _free_ports(3)
+    log = folder / "controller.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*tidegate, "controller", "run", "--kubeconfig", kubeconfig,
+             "--controllers", "source,kustomize",
+             "--storage-path", str(folder / "storage"),
+             "--storage-addr", f"127.0.0.1:{storage_port}",
+             "--storage-adv-addr", f"127.0.0.1:{storage_port}",
+             "--metrics-addr", f"127.0.0.1:{metrics_port}",
+             "--health-addr", f"127.0.0.1:{health_port}",
+             "--watch-label-selector", f"{SHARD}={shard}", "--concurrent", "4",
+             "--min-retry-delay", "300ms", "--max-retry-delay", "3s",
+             "--requeue-dependency", "2s", *extra_args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    running = RunningController(
+        process, folder / "storage", f"127.0.0.1:{storage_port}",
+        f"127.0.0.1:{metrics_port}", log, {SHARD: shard},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the controller exited at start:\n{running.logs()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{health_port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the controller did not become ready:\n{running.logs()}")
+            time.sleep(0.2)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 async def wait_for(
