@@ -7,12 +7,15 @@ Used by the pytest fixtures (`tidegate.testing.pytest_plugin`), by benchmarks, a
 from ._binaries import (
     FLUX_VERSION,
     KUBERNETES_VERSION,
+    KUSTOMIZE_CONTROLLER_VERSION,
     SOURCE_CONTROLLER_VERSION,
     Binaries,
     MissingPrerequisite,
     cache_dir,
     find_binaries,
     flux_binary,
+    kustomize_controller_binary,
+    kustomize_controller_crds,
     source_controller_binary,
     source_controller_crds,
 )
@@ -21,6 +24,7 @@ from ._environment import AlreadyRunning, Environment, ProcessRecord, StartError
 __all__ = [
     "FLUX_VERSION",
     "KUBERNETES_VERSION",
+    "KUSTOMIZE_CONTROLLER_VERSION",
     "SOURCE_CONTROLLER_VERSION",
     "AlreadyRunning",
     "Binaries",
@@ -31,6 +35,8 @@ __all__ = [
     "cache_dir",
     "find_binaries",
     "flux_binary",
+    "kustomize_controller_binary",
+    "kustomize_controller_crds",
     "source_controller_binary",
     "source_controller_crds",
 ]

@@ -32,6 +32,9 @@ FLUX_VERSION = "2.9.5"
 # Flux's source-controller, the version flux v2.9.5 installs (its manifests name the release
 # and its go.mod requires github.com/fluxcd/source-controller/api at the same version).
 SOURCE_CONTROLLER_VERSION = "1.9.5"
+# Flux's kustomize-controller, the version flux v2.9.5 installs (its go.mod requires
+# github.com/fluxcd/kustomize-controller/api at the same version).
+KUSTOMIZE_CONTROLLER_VERSION = "1.9.5"
 
 Log = Callable[[str], None]
 
@@ -204,6 +207,38 @@ def source_controller_binary(log: Log) -> Path:
 def source_controller_crds(log: Log) -> Path:
     """The folder of source-controller's CRD YAML files (building it first if need be)."""
     return source_controller_binary(log).parent / "crds"
+
+
+def kustomize_controller_binary(log: Log) -> Path:
+    """Flux's kustomize-controller, built once from the Go module proxy and cached.
+
+    Lands in `<cache>/bin/kustomize-controller-v<version>/kustomize-controller`, with the
+    module's CRDs (`config/crd/bases/*.yaml`) copied into `crds/` beside it
+    (`kustomize_controller_crds`).
+    """
+    version = f"v{KUSTOMIZE_CONTROLLER_VERSION}"
+    folder = cache_dir() / "bin" / f"kustomize-controller-{version}"
+    target = folder / "kustomize-controller"
+    if os.access(target, os.X_OK) and _has_yaml(folder / "crds"):
+        return target
+    # Like source-controller, its go.mod points its api module at ./api (published at the
+    # same version).
+    go_build_in_module(
+        "github.com/fluxcd/kustomize-controller",
+        version,
+        ".",
+        target,
+        ldflags="-s -w",
+        replace_version=lambda _module: version,
+        log=log,
+        keep={"config/crd/bases": folder / "crds"},
+    )
+    return target
+
+
+def kustomize_controller_crds(log: Log) -> Path:
+    """The folder of kustomize-controller's CRD YAML files (building it first if need be)."""
+    return kustomize_controller_binary(log).parent / "crds"
 
 
 def go_build_in_module(
