@@ -159,6 +159,26 @@ async def test_a_build_error_applies_nothing(
     assert await configmaps(kube, namespace) == {}
 
 
+async def test_sops_decryption_is_refused_and_nothing_is_applied(
+    kube: kube.Client, namespace: str, registry: str, client: Registry,
+    controller: RunningController, tmp_path: Path,
+) -> None:  # fmt: skip
+    # Not supported yet: applying the manifests still encrypted would be worse than stopping.
+    repo = f"{namespace}/encrypted"
+    await publish(client, registry, repo, "v1", app(tmp_path / "app", {
+        "a.yaml": configmap("a", color="ENC[AES256_GCM,data:abc,type:str]"),
+    }))  # fmt: skip
+    await source(kube, controller, namespace, f"oci://{registry}/{repo}", "v1")
+    await kustomization(kube, controller, namespace, decryption={"provider": "sops"})
+
+    obj = await wait_for(
+        lambda: get(kube, namespace), failing_with("DecryptionFailed"), what="DecryptionFailed"
+    )
+    assert (condition(obj, "Stalled") or {}).get("status") == "True"
+    assert "decryption (SOPS) is not supported" in condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert await configmaps(kube, namespace) == {}
+
+
 async def test_substitutes_variables_from_the_spec_and_a_configmap(
     kube: kube.Client, namespace: str, registry: str, client: Registry,
     controller: RunningController, tmp_path: Path,

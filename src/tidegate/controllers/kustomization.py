@@ -128,6 +128,7 @@ class KustomizationReconciler(Reconciler[Kustomization]):
                 yield Request.of(obj)
 
     async def steps(self, run: Reconciliation[Kustomization]) -> None:
+        self.refuse_unsupported(run)
         source = await self.reconcile_source(run)
         if run.spec.spec.depends_on:
             await self.reconcile_dependencies(run, source)
@@ -169,6 +170,27 @@ class KustomizationReconciler(Reconciler[Kustomization]):
         _record_history(run, checksum, RECONCILIATION_SUCCEEDED, source)
 
     # -- source: the referenced object and its artifact
+
+    def refuse_unsupported(self, run: Reconciliation[Kustomization]) -> None:
+        """Stop at fields this version cannot honour, rather than apply something else: SOPS
+        manifests would be applied still encrypted, and a remote cluster's objects to this one."""
+        spec = run.spec.spec
+        if spec.decryption is not None:
+            raise StepError(
+                None,
+                "DecryptionFailed",
+                "decryption (SOPS) is not supported by this version of tidegate: nothing is "
+                "applied from a Kustomization that asks for it",
+                stalling=True,
+            )
+        if spec.kube_config is not None:
+            raise StepError(
+                None,
+                "ReconciliationFailed",
+                "spec.kubeConfig (remote clusters) is not supported by this version of tidegate: "
+                "nothing is applied to the local cluster in its place",
+                stalling=True,
+            )
 
     async def reconcile_source(self, run: Reconciliation[Kustomization]) -> _Source:
         ref = run.spec.spec.source_ref
