@@ -179,29 +179,9 @@ def flux_binary(log: Log) -> Path:
 
 
 def source_controller_binary(log: Log) -> Path:
-    """Flux's source-controller, built once from the Go module proxy and cached.
-
-    Lands in `<cache>/bin/source-controller-v<version>/source-controller`, with the module's
-    CRDs (`config/crd/bases/*.yaml`) copied into `crds/` beside it (`source_controller_crds`).
-    """
-    version = f"v{SOURCE_CONTROLLER_VERSION}"
-    folder = cache_dir() / "bin" / f"source-controller-{version}"
-    target = folder / "source-controller"
-    if os.access(target, os.X_OK) and _has_yaml(folder / "crds"):
-        return target
-    # The module's go.mod points github.com/fluxcd/source-controller/api at ./api, a nested
-    # module that the module zip leaves out; it is published at the same version.
-    go_build_in_module(
-        "github.com/fluxcd/source-controller",
-        version,
-        ".",
-        target,
-        ldflags="-s -w",
-        replace_version=lambda _module: version,
-        log=log,
-        keep={"config/crd/bases": folder / "crds"},
-    )
-    return target
+    """Flux's source-controller, built once from the Go module proxy and cached in
+    `<cache>/bin/source-controller-v<version>/`, its CRDs in `crds/` beside it."""
+    return _flux_controller("source-controller", SOURCE_CONTROLLER_VERSION, log)
 
 
 def source_controller_crds(log: Log) -> Path:
@@ -210,35 +190,37 @@ def source_controller_crds(log: Log) -> Path:
 
 
 def kustomize_controller_binary(log: Log) -> Path:
-    """Flux's kustomize-controller, built once from the Go module proxy and cached.
-
-    Lands in `<cache>/bin/kustomize-controller-v<version>/kustomize-controller`, with the
-    module's CRDs (`config/crd/bases/*.yaml`) copied into `crds/` beside it
-    (`kustomize_controller_crds`).
-    """
-    version = f"v{KUSTOMIZE_CONTROLLER_VERSION}"
-    folder = cache_dir() / "bin" / f"kustomize-controller-{version}"
-    target = folder / "kustomize-controller"
-    if os.access(target, os.X_OK) and _has_yaml(folder / "crds"):
-        return target
-    # Like source-controller, its go.mod points its api module at ./api (published at the
-    # same version).
-    go_build_in_module(
-        "github.com/fluxcd/kustomize-controller",
-        version,
-        ".",
-        target,
-        ldflags="-s -w",
-        replace_version=lambda _module: version,
-        log=log,
-        keep={"config/crd/bases": folder / "crds"},
-    )
-    return target
+    """Flux's kustomize-controller, built once from the Go module proxy and cached in
+    `<cache>/bin/kustomize-controller-v<version>/`, its CRDs in `crds/` beside it."""
+    return _flux_controller("kustomize-controller", KUSTOMIZE_CONTROLLER_VERSION, log)
 
 
 def kustomize_controller_crds(log: Log) -> Path:
     """The folder of kustomize-controller's CRD YAML files (building it first if need be)."""
     return kustomize_controller_binary(log).parent / "crds"
+
+
+def _flux_controller(name: str, version: str, log: Log) -> Path:
+    """One of Flux's controllers (`github.com/fluxcd/<name>`), with the module's CRDs
+    (`config/crd/bases/*.yaml`) copied into `crds/` beside the binary."""
+    tagged = f"v{version}"
+    folder = cache_dir() / "bin" / f"{name}-{tagged}"
+    target = folder / name
+    if os.access(target, os.X_OK) and _has_yaml(folder / "crds"):
+        return target
+    # The module's go.mod points github.com/fluxcd/<name>/api at ./api, a nested module that
+    # the module zip leaves out; it is published at the same version.
+    go_build_in_module(
+        f"github.com/fluxcd/{name}",
+        tagged,
+        ".",
+        target,
+        ldflags="-s -w",
+        replace_version=lambda _module: tagged,
+        log=log,
+        keep={"config/crd/bases": folder / "crds"},
+    )
+    return target
 
 
 def go_build_in_module(
