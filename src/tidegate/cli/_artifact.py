@@ -117,12 +117,7 @@ def _emit(data: Any, output: str) -> None:
 # -- build -------------------------------------------------------------------------------
 
 
-@click.group("build")
-def build_group() -> None:
-    """Build artifacts."""
-
-
-@build_group.command("artifact")
+@click.command("artifact")
 @click.option(
     "--path",
     "-p",
@@ -368,12 +363,7 @@ def list_artifacts(url: str, filter_regex: str | None, filter_semver: str | None
 # -- diff --------------------------------------------------------------------------------
 
 
-@click.group("diff")
-def diff_group() -> None:
-    """Compare artifacts with local content."""
-
-
-@diff_group.command("artifact")
+@click.command("artifact")
 @click.argument("url")
 @click.option(
     "--path",

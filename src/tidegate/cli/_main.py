@@ -12,12 +12,12 @@ from tidegate import __version__
 
 # verb → (module, attribute)
 _VERBS = {
-    "build": ("tidegate.cli._objects", "build_group"),
+    "build": ("tidegate.cli._main", "build_group"),
     "push": ("tidegate.cli._artifact", "push_group"),
     "pull": ("tidegate.cli._artifact", "pull_group"),
     "tag": ("tidegate.cli._artifact", "tag_group"),
     "list": ("tidegate.cli._artifact", "list_group"),
-    "diff": ("tidegate.cli._objects", "diff_group"),
+    "diff": ("tidegate.cli._main", "diff_group"),
     "dev": ("tidegate.cli._dev", "dev"),
     "install": ("tidegate.cli._install", "install"),
     "controller": ("tidegate.cli._controller", "controller_group"),
@@ -69,6 +69,45 @@ class _LazyGroup(click.Group):
         # Summaries without importing every verb's module.
         with formatter.section("Commands"):
             formatter.write_dl([(name, _SUMMARIES[name]) for name in sorted(_VERBS)])
+
+
+class _Subcommands(click.Group):
+    """A verb whose objects live in different modules (`build artifact`, `build
+    kustomization`): each module is imported only when its subcommand runs, so artifact
+    commands do not pay for loading the Kubernetes client."""
+
+    def __init__(self, name: str, help: str, subcommands: dict[str, tuple[str, str]]) -> None:
+        super().__init__(name, help=help)
+        self.subcommands = subcommands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.subcommands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.subcommands:
+            return None
+        module, attribute = self.subcommands[cmd_name]
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+build_group = _Subcommands(
+    "build",
+    "Build artifacts, or a Kustomization's manifests locally.",
+    {
+        "artifact": ("tidegate.cli._artifact", "build_artifact"),
+        "kustomization": ("tidegate.cli._objects", "build_kustomization"),
+    },
+)
+diff_group = _Subcommands(
+    "diff",
+    "Compare artifacts or Kustomizations with local content.",
+    {
+        "artifact": ("tidegate.cli._artifact", "diff_artifact"),
+        "kustomization": ("tidegate.cli._objects", "diff_kustomization"),
+    },
+)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -20,8 +20,6 @@ import yaml
 
 from tidegate import kube
 from tidegate.api import format_duration, parse_duration
-from tidegate.cli._artifact import build_group as _artifact_build
-from tidegate.cli._artifact import diff_group as _artifact_diff
 
 T = TypeVar("T")
 
@@ -835,16 +833,6 @@ def diff_kustomization(
         _say("✗", str(exc) or "timed out")
         sys.exit(2)
     sys.exit(1 if changed else 0)
-
-
-build_group = click.Group(
-    "build", help=_artifact_build.help,
-    commands={**_artifact_build.commands, "kustomization": build_kustomization},
-)  # fmt: skip
-diff_group = click.Group(
-    "diff", help=_artifact_diff.help,
-    commands={**_artifact_diff.commands, "kustomization": diff_kustomization},
-)  # fmt: skip
 
 
 # -- tree, trace, events --------------------------------------------------------------------

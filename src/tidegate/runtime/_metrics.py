@@ -8,6 +8,7 @@ no locking.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
@@ -88,7 +89,7 @@ class HistogramChild:
 ChildT = TypeVar("ChildT", CounterChild, GaugeChild, HistogramChild)
 
 
-class _Family(Generic[ChildT]):
+class _Family(ABC, Generic[ChildT]):
     type_name = ""
 
     def __init__(self, name: str, help: str, labels: Sequence[str]) -> None:
@@ -97,8 +98,9 @@ class _Family(Generic[ChildT]):
         self.label_names = tuple(labels)
         self._children: dict[tuple[str, ...], ChildT] = {}
 
+    @abstractmethod
     def _new_child(self) -> ChildT:
-        raise NotImplementedError
+        """A new series of this metric's type."""
 
     def labels(self, *values: str, **by_name: str) -> ChildT:
         """The series for these label values (positional, or all by name)."""
@@ -131,8 +133,9 @@ class _Family(Generic[ChildT]):
             raise ValueError(f"{self.name}: expected labels {list(self.label_names)}")
         return self.labels(**by_name)
 
+    @abstractmethod
     def samples(self) -> Iterable[str]:
-        raise NotImplementedError
+        """The exposition lines of every series."""
 
     def render(self) -> str:
         lines = [
