@@ -52,7 +52,7 @@ async def install_widget_crd(kube: Client) -> None:
     await kube.apply(WIDGET_CRD, field_manager="runtime-tests")
 
     def established(crd: dict[str, Any]) -> bool:
-        conditions = crd.get("status", {}).get("conditions", [])
+        conditions = (crd.get("status") or {}).get("conditions") or []
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     async def ready() -> bool:

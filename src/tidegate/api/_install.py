@@ -63,7 +63,7 @@ async def _wait_established(
     loop = asyncio.get_running_loop()
     while True:
         crd = await client.get(CRD_API_VERSION, CRD_KIND, name)
-        conditions = {c.get("type"): c for c in crd.get("status", {}).get("conditions") or []}
+        conditions = {c.get("type"): c for c in (crd.get("status") or {}).get("conditions") or []}
         established = conditions.get("Established", {})
         if established.get("status") == "True":
             return
