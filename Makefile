@@ -26,10 +26,10 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-# Installs etcd and the registry (apt) and builds kube-apiserver and the flux CLI (go, for
-# side-by-side tests and benchmarks) on first use.
+# Installs etcd and the registry (apt) and builds kube-apiserver, the flux CLI, cosign and a
+# notation-go signer (go, for side-by-side tests and benchmarks) on first use.
 binaries: setup
-	$(VENV)/bin/tidegate dev prepare --flux
+	$(VENV)/bin/tidegate dev prepare --flux --cosign --notation
 
 test: lint typecheck binaries
 	$(VENV)/bin/pytest

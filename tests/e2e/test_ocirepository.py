@@ -426,18 +426,8 @@ async def test_invalid_specs_stall_without_retrying(
     assert condition(tagged, "Ready")["status"] == "False"  # type: ignore[index]
     assert condition(tagged, "Reconciling") is None
     assert tagged["status"]["observedGeneration"] == tagged["metadata"]["generation"]
-    await kube.create(ocirepository(controller, namespace, "signed", f"oci://{registry}/{namespace}/x",
-                                    verify={"provider": "cosign"}))  # fmt: skip
     await kube.create(ocirepository(controller, namespace, "cloud", f"oci://{registry}/{namespace}/x",
                                     provider="aws"))  # fmt: skip
-    signed = await wait_for(
-        lambda: get(kube, namespace, "signed"),
-        lambda o: (condition(o, "Stalled") or {}).get("status") == "True",
-    )
-    verified = condition(signed, "SourceVerified")
-    assert verified is not None
-    assert (verified["status"], verified["reason"]) == ("False", "VerificationError")
-    assert "artifact" not in signed["status"]  # never stored unverified
     cloud = await wait_for(
         lambda: get(kube, namespace, "cloud"),
         lambda o: (condition(o, "Stalled") or {}).get("status") == "True",

@@ -253,21 +253,13 @@ def unique_tree(tmp_path: Path) -> Path:
     return root
 
 
-def blob_file(env: Environment, digest: str) -> Path:
-    hexdigest = digest.split(":", 1)[1]
-    return (
-        env.directory / "registry" / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256"
-        / hexdigest[:2] / hexdigest / "data"
-    )  # fmt: skip
-
-
 async def test_corrupted_blob_in_the_registry_is_refused(
     client: Registry, registry: str, tidegate_env: Environment, tmp_path: Path
 ) -> None:
     target = ref(registry, "corrupt/layer:v1")
     await oci.push(client, target, unique_tree(tmp_path))
     doc = json.loads((await client.fetch_manifest(target)).data)
-    layer = blob_file(tidegate_env, doc["layers"][0]["digest"])
+    layer = tidegate_env.registry_blob(doc["layers"][0]["digest"])
     stored = layer.read_bytes()
     layer.write_bytes(stored[:-1] + bytes([stored[-1] ^ 0xFF]))  # same size, one bit flipped
     out = tmp_path / "out"
@@ -289,7 +281,7 @@ async def test_corrupted_manifest_in_the_registry_is_refused(
 ) -> None:
     target = ref(registry, "corrupt/manifest:v1")
     pushed = await oci.push(client, target, unique_tree(tmp_path), annotations={"team": "x"})
-    path = blob_file(tidegate_env, pushed.digest)
+    path = tidegate_env.registry_blob(pushed.digest)
     data = path.read_bytes()
     # Still a valid manifest (distribution parses what it serves), but other bytes.
     path.write_bytes(data.replace(b'"team":"x"', b'"team":"y"'))

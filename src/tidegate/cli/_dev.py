@@ -12,8 +12,10 @@ from tidegate.testing import (
     Environment,
     MissingPrerequisite,
     StartError,
+    cosign_binary,
     find_binaries,
     flux_binary,
+    notation_signer_binary,
     source_controller_binary,
 )
 
@@ -73,7 +75,23 @@ def up(directory: str) -> None:
     help="Also build Flux's source-controller (and keep its CRDs beside it) once from the Go "
     "module proxy, the peer of tidegate's source controller in benchmarks.",
 )
-def prepare(with_flux: bool, with_source_controller: bool) -> None:
+@click.option(
+    "--cosign",
+    "with_cosign",
+    is_flag=True,
+    help="Also provide cosign 3 (PATH, else built once from the Go module proxy), the peer of "
+    "tidegate's signatures in compatibility tests.",
+)
+@click.option(
+    "--notation",
+    "with_notation",
+    is_flag=True,
+    help="Also build tidegate-notation-sign once from the Go module proxy: `notation sign` on "
+    "notation-go, for Notation compatibility tests.",
+)
+def prepare(
+    with_flux: bool, with_source_controller: bool, with_cosign: bool, with_notation: bool
+) -> None:
     """Install or build the environment's binaries now, without starting anything.
 
     kube-apiserver is built from the Go module proxy once per machine (a few minutes) and
@@ -84,6 +102,8 @@ def prepare(with_flux: bool, with_source_controller: bool) -> None:
         binaries = find_binaries(_say)
         flux = flux_binary(_say) if with_flux else None
         source = source_controller_binary(_say) if with_source_controller else None
+        cosign = cosign_binary(_say) if with_cosign else None
+        notation = notation_signer_binary(_say) if with_notation else None
     except MissingPrerequisite as exc:
         raise click.ClickException(str(exc)) from exc
     for name, path in vars(binaries).items():
@@ -93,6 +113,10 @@ def prepare(with_flux: bool, with_source_controller: bool) -> None:
     if source:
         click.echo(f"source-controller: {source}")
         click.echo(f"source-controller-crds: {source.parent / 'crds'}")
+    if cosign:
+        click.echo(f"cosign: {cosign}")
+    if notation:
+        click.echo(f"notation-signer: {notation}")
 
 
 @dev.command()

@@ -17,7 +17,7 @@ from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tidegate import kube, oci, semver
+from tidegate import kube, oci, semver, sign
 from tidegate.api import InvalidObject, OCIRepository
 from tidegate.source import Artifact, Storage, StorageError
 
@@ -49,6 +49,8 @@ NEW_ARTIFACT = "NewArtifact"
 ARTIFACT_VERIFICATION_FAILED = "ArtifactVerificationFailed"
 
 DEFAULT_TAG = "latest"
+# The key of spec.verify.trustedRootSecretRef's Secret that holds the Sigstore trusted root.
+TRUSTED_ROOT_KEY = "trusted_root.json"
 EXTRACT, COPY = "extract", "copy"
 
 
@@ -148,14 +150,6 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
         conditions = run.conditions
         if conditions.is_false(SOURCE_VERIFIED):
             conditions.delete(SOURCE_VERIFIED)
-        if spec.verify is not None:
-            # Never store an artifact that was asked to be verified and was not.
-            message = (
-                f"failed to verify the signature using provider '{spec.verify.provider}': "
-                "signature verification is not supported by this version of tidegate"
-            )
-            conditions.false(SOURCE_VERIFIED, VERIFICATION_ERROR, message)
-            raise StepError(None, VERIFICATION_ERROR, message, stalling=True)
         if spec.provider != "generic":
             raise StepError(
                 FETCH_FAILED,
@@ -198,6 +192,22 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
         spec = run.spec.spec
         ref, revision = await self.resolve(run, registry, repository)
         current = _artifact(run.status)
+        pinned = oci.Reference(
+            repository.registry, repository.repository, ref.tag, revision_digest(revision)
+        )
+        # Verify, as Flux does, on a new revision, a new generation, or after a failure;
+        # before anything is downloaded, so nothing unverified is ever stored.
+        verified = run.conditions.get(SOURCE_VERIFIED)
+        if spec.verify is None:
+            run.conditions.delete(SOURCE_VERIFIED)
+        elif (
+            current is None
+            or current.revision != revision
+            or verified is None
+            or verified.get("observedGeneration") != run.generation
+            or run.conditions.is_false(SOURCE_VERIFIED)
+        ):
+            await self.verify(run, registry, pinned, revision)
         if current is not None and current.revision == revision and not _content_changed(run):
             run.conditions.delete(FETCH_FAILED)
             return None
@@ -207,9 +217,6 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
         run.conditions.progressing(f"building artifact: {message}")
         self.progress_soon(run)
 
-        pinned = oci.Reference(
-            repository.registry, repository.repository, ref.tag, revision_digest(revision)
-        )
         try:
             _, manifest = await oci.fetch_manifest(registry, pinned)
         except oci.OCIError as exc:
@@ -363,6 +370,108 @@ class OCIRepositoryReconciler(Reconciler[OCIRepository]):
         conditions.true(
             ARTIFACT_IN_STORAGE, SUCCEEDED, f"stored artifact for digest '{artifact.revision}'"
         )
+
+    # -- signatures
+
+    async def verify(
+        self,
+        run: Reconciliation[OCIRepository],
+        registry: oci.Registry,
+        pinned: oci.Reference,
+        revision: str,
+    ) -> None:
+        """Check the signatures of the revision about to be pulled: SourceVerified True, or
+        False and a VerificationError (the last good artifact stays)."""
+        verify = run.spec.spec.verify
+        assert verify is not None
+        provider: str = verify.provider
+        if provider == "cosign" and verify.secret_ref is None:
+            provider = "cosign keyless"
+        try:
+            if verify.provider == "notation":
+                described = await self._verify_notation(run, registry, pinned)
+            else:
+                described = await self._verify_cosign(run, registry, pinned)
+        except (sign.VerificationError, oci.OCIError) as exc:
+            message = f"failed to verify the signature using provider '{provider}': {exc}"
+            run.conditions.false(SOURCE_VERIFIED, VERIFICATION_ERROR, message)
+            raise StepError(None, VERIFICATION_ERROR, message) from exc
+        if described.startswith(sign.NOT_VERIFIED):
+            # A Notation trust policy that skips (or only audits) this repository: Flux
+            # reports nothing verified, and neither is anything claimed here.
+            log.info("signature of revision %s %s", revision, described)
+            run.conditions.delete(SOURCE_VERIFIED)
+            return
+        log.info("verified signature of revision %s: %s", revision, described)
+        message = f"verified signature of revision {revision}"
+        run.conditions.true(SOURCE_VERIFIED, SUCCEEDED, message)
+
+    async def _verify_cosign(
+        self, run: Reconciliation[OCIRepository], registry: oci.Registry, pinned: oci.Reference
+    ) -> str:
+        verify = run.spec.spec.verify
+        assert verify is not None
+        root = None
+        if verify.trusted_root_secret_ref is not None:
+            name = verify.trusted_root_secret_ref.name
+            data = await self._verification_secret(run, name)
+            if TRUSTED_ROOT_KEY not in data:
+                raise sign.VerificationError(
+                    f"failed to read trusted root from secret '{run.namespace}/{name}': "
+                    f"'{TRUSTED_ROOT_KEY}' not found in secret '{run.namespace}/{name}'"
+                )
+            root = data[TRUSTED_ROOT_KEY]
+        if verify.secret_ref is not None:
+            name = verify.secret_ref.name
+            data = await self._verification_secret(run, name)
+            keys: list[sign.PublicKey] = []
+            for key_name in sorted(k for k in data if k.endswith(".pub")):
+                try:
+                    keys.extend(sign.load_public_keys(data[key_name]))
+                except sign.KeyFileError as exc:
+                    raise sign.VerificationError(
+                        f"invalid public key '{key_name}' in secret '{run.namespace}/{name}': {exc}"
+                    ) from None
+            if not keys:
+                raise sign.VerificationError(
+                    f"no public keys (keys ending in .pub) found in secret '{run.namespace}/{name}'"
+                )
+            policy = sign.CosignPolicy(keys=keys, trusted_root=root)
+        else:
+            identities = [
+                sign.Identity(issuer=m.issuer, subject=m.subject)
+                for m in verify.match_oidc_identity or []
+            ]
+            if not identities:
+                raise sign.VerificationError(
+                    "keyless verification needs at least one spec.verify.matchOIDCIdentity "
+                    "entry (or a secretRef with public keys)"
+                )
+            policy = sign.CosignPolicy(identities=identities, trusted_root=root)
+        return (await sign.verify_cosign(registry, pinned, policy)).description
+
+    async def _verify_notation(
+        self, run: Reconciliation[OCIRepository], registry: oci.Registry, pinned: oci.Reference
+    ) -> str:
+        verify = run.spec.spec.verify
+        assert verify is not None
+        if verify.secret_ref is None:
+            raise sign.VerificationError(f"verification secret cannot be empty: '{pinned}'")
+        name = verify.secret_ref.name
+        data = await self._verification_secret(run, name)
+        policy, certificates = sign.notation_trust_material(data, f"{run.namespace}/{name}")
+        return await sign.verify_notation(registry, pinned, policy, certificates)
+
+    async def _verification_secret(
+        self, run: Reconciliation[OCIRepository], name: str
+    ) -> dict[str, bytes]:
+        try:
+            secret = await self.client.get("v1", "Secret", name, run.namespace)
+        except kube.ApiError as exc:
+            raise sign.VerificationError(
+                f"failed to get secret '{run.namespace}/{name}': {exc.message}"
+            ) from exc
+        return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
 
     # -- credentials and TLS from the object's Secrets and ServiceAccount
 

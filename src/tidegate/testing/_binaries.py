@@ -11,6 +11,7 @@ precedence over all of that. Flux's own programs, peers in compatibility tests a
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -35,6 +36,13 @@ SOURCE_CONTROLLER_VERSION = "1.9.5"
 # Flux's kustomize-controller, the version flux v2.9.5 installs (its go.mod requires
 # github.com/fluxcd/kustomize-controller/api at the same version).
 KUSTOMIZE_CONTROLLER_VERSION = "1.9.5"
+# cosign, the peer of tidegate's signatures in compatibility tests: the version Flux's
+# source-controller v1.9.5 verifies with (its go.mod requires github.com/sigstore/cosign/v3 v3.0.6).
+COSIGN_VERSION = "3.0.6"
+# notation-go, the library `notation sign` signs with and source-controller v1.9.5 verifies with
+# (its go.mod requires github.com/notaryproject/notation-go v1.3.2). The notation CLI module
+# itself is refused by the Go module proxy ("403 This module version is not available").
+NOTATION_GO_VERSION = "1.3.2"
 
 Log = Callable[[str], None]
 
@@ -198,6 +206,234 @@ def kustomize_controller_binary(log: Log) -> Path:
 def kustomize_controller_crds(log: Log) -> Path:
     """The folder of kustomize-controller's CRD YAML files (building it first if need be)."""
     return kustomize_controller_binary(log).parent / "crds"
+
+
+def cosign_binary(log: Log) -> Path:
+    """The `cosign` CLI: from PATH when it is cosign 3, else v<COSIGN_VERSION> built once from
+    the Go module proxy and cached in `<cache>/bin/cosign-v<version>/`."""
+    found = shutil.which("cosign")
+    if found and _cosign_major(found) == COSIGN_VERSION.split(".")[0]:
+        return Path(found)
+    version = f"v{COSIGN_VERSION}"
+    target = cache_dir() / "bin" / f"cosign-{version}" / "cosign"
+    if os.access(target, os.X_OK):
+        return target
+    # As cosign's Makefile builds it (static, -trimpath), with the version `cosign version` shows.
+    stamp = "sigs.k8s.io/release-utils/version"
+    go_build_in_module(
+        "github.com/sigstore/cosign/v3",
+        version,
+        "./cmd/cosign",
+        target,
+        ldflags=f"-s -w -X {stamp}.gitVersion={version} -X {stamp}.gitTreeState=clean",
+        replace_version=lambda _module: version,
+        log=log,
+    )
+    return target
+
+
+def _cosign_major(cosign: str) -> str | None:
+    try:
+        out = subprocess.run(
+            [cosign, "version", "--json"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+        return str(json.loads(out)["gitVersion"]).removeprefix("v").split(".")[0]
+    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+        return None
+
+
+def notation_signer_binary(log: Log) -> Path:
+    """`tidegate-notation-sign`, which signs an artifact in a registry as `notation sign` does,
+    with notation-go v<NOTATION_GO_VERSION>: built once from `NOTATION_SIGNER_SOURCE` and cached
+    in `<cache>/bin/tidegate-notation-sign-v<version>-<source hash>/`.
+
+    Usage: `tidegate-notation-sign --key KEY.pem --cert CHAIN.pem [--envelope jws|cose]
+    [--insecure-registry] [--expiry 1h] [--force-referrers-tag=false] [--user-metadata K=V]
+    HOST/REPO@sha256:…`. As the notation CLI (1.2 and later), it stores the signature with the
+    referrers tag schema unless `--force-referrers-tag=false`, which uses the referrers API
+    when the registry has it.
+    """
+    version = f"v{NOTATION_GO_VERSION}"
+    source_hash = hashlib.sha256(NOTATION_SIGNER_SOURCE.encode()).hexdigest()[:12]
+    name = "tidegate-notation-sign"
+    target = cache_dir() / "bin" / f"{name}-{version}-{source_hash}" / name
+    if os.access(target, os.X_OK):
+        return target
+    go_build_program(
+        NOTATION_SIGNER_SOURCE, {"github.com/notaryproject/notation-go": version}, target, log=log
+    )
+    return target
+
+
+def go_build_program(source: str, requires: dict[str, str], target: Path, *, log: Log) -> None:
+    """Build a Go program given as the text of its `main` package into `target`, in a scratch
+    module that requires `requires` (module path → version) and, through `go mod tidy`, the
+    versions those modules name for everything else."""
+    go = _go_binary(target.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.parent / ".build.lock"):
+        if os.access(target, os.X_OK):
+            return  # built by another process while this one waited
+        log(f"building {target.name} with {go} (once per machine; a minute or two)")
+        env = _go_env()
+        with tempfile.TemporaryDirectory(prefix="tidegate-gobuild-") as scratch:
+            work = Path(scratch)
+            required = "".join(f"\t{path} {v}\n" for path, v in sorted(requires.items()))
+            (work / "go.mod").write_text(f"{SCRATCH_MODULE}\nrequire (\n{required})\n")
+            (work / "main.go").write_text(source)
+            _go(go, ["mod", "tidy"], work, env)
+            partial = target.with_suffix(".partial")
+            _go(go, ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "."],
+                work, env)  # fmt: skip
+            partial.replace(target)
+        log(f"built {target}")
+
+
+# The Go program behind `notation_signer_binary`: `notation sign` (cmd/notation/sign.go and
+# registry.go of the notation CLI) with the signing key given as files rather than by name from
+# notation's configuration. The signature, its envelope and where it is stored come from
+# notation-go's `notation.Sign` and oras-go, as with the CLI.
+NOTATION_SIGNER_SOURCE = r"""
+// tidegate-notation-sign signs an artifact in a registry as `notation sign` does,
+// with a local key and certificate chain, through notation-go.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/notaryproject/notation-core-go/signature/cose"
+	"github.com/notaryproject/notation-core-go/signature/jws"
+	"github.com/notaryproject/notation-go"
+	notationregistry "github.com/notaryproject/notation-go/registry"
+	"github.com/notaryproject/notation-go/signer"
+	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+)
+
+const usage = "usage: tidegate-notation-sign --key KEY.pem --cert CHAIN.pem " +
+	"[--envelope jws|cose] [--insecure-registry] [--expiry D] HOST/REPO(@sha256:...|:TAG)"
+
+type metadata map[string]string
+
+func (m metadata) String() string { return fmt.Sprint(map[string]string(m)) }
+
+func (m metadata) Set(value string) error {
+	key, val, ok := strings.Cut(value, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", value)
+	}
+	m[key] = val
+	return nil
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	userMetadata := metadata{}
+	key := flag.String("key", "", "PEM private key")
+	cert := flag.String("cert", "", "PEM certificate chain, leaf first")
+	format := flag.String("envelope", "jws", "signature envelope format: jws or cose")
+	plainHTTP := flag.Bool("insecure-registry", false, "registry access via plain HTTP")
+	expiry := flag.Duration("expiry", 0, "signature expiry duration, e.g. 24h; 0: none")
+	// notation sign's default: the referrers tag schema; with --force-referrers-tag=false
+	// the referrers API when the registry has it, else the tag schema.
+	forceTag := flag.Bool("force-referrers-tag", true,
+		"store the signature with the referrers tag schema")
+	username := flag.String("username", os.Getenv("NOTATION_USERNAME"), "registry user")
+	password := flag.String("password", os.Getenv("NOTATION_PASSWORD"), "registry password")
+	flag.Var(userMetadata, "user-metadata", "KEY=VALUE for the signed payload (repeatable)")
+	// Flags may follow the reference, as with notation's command line.
+	var positional []string
+	for args := os.Args[1:]; ; {
+		_ = flag.CommandLine.Parse(args) // exits on errors
+		if args = flag.Args(); len(args) == 0 {
+			break
+		}
+		positional, args = append(positional, args[0]), args[1:]
+	}
+	if len(positional) != 1 || *key == "" || *cert == "" {
+		return errors.New(usage)
+	}
+	reference := positional[0]
+	mediaType, ok := map[string]string{
+		"jws":  jws.MediaTypeEnvelope,
+		"cose": cose.MediaTypeEnvelope,
+	}[*format]
+	if !ok {
+		return fmt.Errorf("signature format %q is not supported: use jws or cose", *format)
+	}
+	ctx := context.Background()
+
+	ref, err := registry.ParseReference(reference)
+	if err != nil {
+		return err
+	}
+	cred := auth.Credential{Username: *username, Password: *password}
+	if cred.Username == "" {
+		cred = auth.Credential{RefreshToken: *password}
+	}
+	client := &auth.Client{
+		Credential: auth.StaticCredential(ref.Host(), cred),
+		Cache:      auth.NewCache(),
+		ClientID:   "notation",
+	}
+	client.SetUserAgent("tidegate-notation-sign (notation-go)")
+	remoteRepo := &remote.Repository{Client: client, Reference: ref, PlainHTTP: *plainHTTP}
+	if *forceTag {
+		if err := remoteRepo.SetReferrersCapability(false); err != nil {
+			return err
+		}
+	}
+	repo := notationregistry.NewRepository(remoteRepo)
+
+	localSigner, err := signer.NewGenericSignerFromFiles(*key, *cert)
+	if err != nil {
+		return err
+	}
+	desc, err := repo.Resolve(ctx, ref.Reference)
+	if err != nil {
+		return fmt.Errorf("failed to resolve %s: %w", reference, err)
+	}
+	if ref.ValidateReferenceAsDigest() != nil {
+		fmt.Fprintf(os.Stderr, "Warning: Always sign the artifact using digest(@sha256:...) "+
+			"rather than a tag(:%s) because tags are mutable and a tag reference can point "+
+			"to a different artifact than the one signed.\n", ref.Reference)
+	}
+	opts := notation.SignOptions{
+		SignerSignOptions: notation.SignerSignOptions{
+			SignatureMediaType: mediaType,
+			ExpiryDuration:     *expiry,
+		},
+		ArtifactReference: desc.Digest.String(),
+		UserMetadata:      userMetadata,
+	}
+	signed := fmt.Sprintf("%s/%s@%s", ref.Registry, ref.Repository, desc.Digest)
+	if _, err := notation.Sign(ctx, localSigner, repo, opts); err != nil {
+		// As notation sign: the signature is stored; only the removal of the superseded
+		// referrers index failed.
+		var pushFailed notation.ErrorPushSignatureFailed
+		dangling := "failed to delete dangling referrers index"
+		if !errors.As(err, &pushFailed) || !strings.Contains(err.Error(), dangling) {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "Warning: Removal of outdated referrers index from remote "+
+			"registry failed. Garbage collection may be required.")
+	}
+	fmt.Println("Successfully signed", signed)
+	return nil
+}
+"""
 
 
 def _flux_controller(name: str, version: str, log: Log) -> Path:

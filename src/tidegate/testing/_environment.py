@@ -116,6 +116,15 @@ class Environment:
         """`127.0.0.1:PORT` of the OCI registry (plain HTTP)."""
         return self.state.registry
 
+    def registry_blob(self, digest: str) -> Path:
+        """Where the registry keeps the bytes of a blob or manifest on disk, for tests that
+        corrupt what it serves."""
+        hexdigest = digest.split(":", 1)[1]
+        return (
+            self.directory / "registry" / "data" / "docker" / "registry" / "v2" / "blobs"
+            / "sha256" / hexdigest[:2] / hexdigest / "data"
+        )  # fmt: skip
+
     @property
     def apiserver(self) -> str:
         """`https://127.0.0.1:PORT` of the API server."""
