@@ -27,9 +27,9 @@ from tidegate.sign._bundle import (
     MAX_BUNDLE_SIZE,
     REFERRER_ARTIFACT_TYPES,
     bundle_layer,
-    verify_bundle_keyless,
     verify_bundle_with_keys,
 )
+from tidegate.sign._bundle_keyless import verify_bundle_keyless
 from tidegate.sign._errors import VerificationError
 from tidegate.sign._identity import Identity
 from tidegate.sign._keys import load_private_key, load_public_keys

@@ -261,15 +261,15 @@ async def verify_artifact(registry: Registry, ref: Reference, policy: CosignPoli
             failures.add(f"signature {item.index} in {signature_tag(digest)}", exc)
     found_bundles = await bundles(registry, ref, digest)
     for where, bundle in found_bundles:
-        from . import _bundle
-
         try:
             if policy.keys:
-                _bundle.verify_bundle_with_keys(bundle, digest, list(policy.keys))
+                from ._bundle import verify_bundle_with_keys
+
+                verify_bundle_with_keys(bundle, digest, list(policy.keys))
                 return Verified(digest, f"sigstore bundle {where[:19]} verified with a key")
-            _bundle.verify_bundle_keyless(
-                bundle, digest, policy.trusted_root, list(policy.identities)
-            )
+            from ._bundle_keyless import verify_bundle_keyless
+
+            verify_bundle_keyless(bundle, digest, policy.trusted_root, list(policy.identities))
             return Verified(digest, f"sigstore bundle {where[:19]} verified keyless")
         except VerificationError as exc:
             failures.add(f"sigstore bundle {where[:19]}", exc)
