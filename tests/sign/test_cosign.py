@@ -251,3 +251,52 @@ def test_cosign_key_file_reads(tmp_path: Path) -> None:
     key = load_private_key(fixture.read_bytes(), b"tidegate")
     [public] = load_public_keys((fixture.parent / "cosign.pub").read_bytes())
     assert public.public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
+
+
+# -- keyless, through the registry -------------------------------------------------------------
+
+WORKFLOW = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+GITHUB = "https://token.actions.githubusercontent.com"
+
+
+async def test_keyless_signature_without_log_proof_is_rejected(
+    client: Registry, registry: str, tmp_path: Path
+) -> None:
+    from tidegate.sign import Identity
+    from tidegate.sign._cosign import (
+        CERTIFICATE_ANNOTATION,
+        CHAIN_ANNOTATION,
+        append_signature,
+    )
+    from tidegate.testing._sigstore import (
+        TestCA,
+        TestLog,
+        push_keyless_signature,
+        trusted_root_json,
+    )
+
+    ca, log = TestCA(), TestLog()
+    policy = CosignPolicy(
+        identities=[Identity(issuer=GITHUB, subject="^https://github.com/acme/")],
+        trusted_root=trusted_root_json(ca, log),
+    )
+    digest = await _push(client, registry, "keyless/proof:v1", "k: 1\n", tmp_path)
+    ref = Reference.parse(f"{registry}/keyless/proof:v1")
+    certificate = ca.issue(WORKFLOW, GITHUB)
+    payload = simple_signing_payload(ref, digest)
+    await append_signature(client, ref, digest, payload, {
+        SIGNATURE_ANNOTATION: base64.b64encode(certificate.sign(payload)).decode(),
+        CERTIFICATE_ANNOTATION: certificate.cert_pem.decode(),
+        CHAIN_ANNOTATION: certificate.chain_pem.decode(),
+    })  # fmt: skip
+    with pytest.raises(VerificationError, match="no transparency log proof"):
+        await verify_cosign(client, ref, policy)
+    # The same certificate with its log proof verifies; a certificate from another CA does not.
+    await push_keyless_signature(client, ref, digest, certificate, log)
+    verified = await verify_cosign(client, ref, policy)
+    assert f"signed keyless by '{WORKFLOW}'" in verified.description
+    other = await _push(client, registry, "keyless/proof:other", "k: 2\n", tmp_path)
+    other_ref = Reference.parse(f"{registry}/keyless/proof:other")
+    await push_keyless_signature(client, other_ref, other, TestCA().issue(WORKFLOW, GITHUB), log)
+    with pytest.raises(VerificationError, match="trusted root"):
+        await verify_cosign(client, other_ref, policy)
