@@ -300,3 +300,29 @@ async def test_keyless_signature_without_log_proof_is_rejected(
     await push_keyless_signature(client, other_ref, other, TestCA().issue(WORKFLOW, GITHUB), log)
     with pytest.raises(VerificationError, match="trusted root"):
         await verify_cosign(client, other_ref, policy)
+
+
+async def test_keyless_sigstore_bundle_found_as_a_referrer(
+    client: Registry, registry: str, tmp_path: Path
+) -> None:
+    from tidegate.sign import Identity
+    from tidegate.testing._sigstore_bundle import (
+        DEFAULT_ISSUER,
+        DEFAULT_SUBJECT,
+        SigstoreInstance,
+        push_bundle_referrer,
+    )
+
+    sigstore = SigstoreInstance.create()
+    digest = await _push(client, registry, "keyless/bundle:v1", "b: 1\n", tmp_path)
+    ref = Reference.parse(f"{registry}/keyless/bundle:v1")
+    await push_bundle_referrer(client, ref.repository, digest, sigstore.keyless_bundle(digest))
+    identity = Identity(issuer=DEFAULT_ISSUER, subject=DEFAULT_SUBJECT)
+    root = sigstore.trusted_root_json()
+    verified = await verify_cosign(
+        client, ref, CosignPolicy(identities=[identity], trusted_root=root)
+    )
+    assert verified.description.endswith("verified keyless")
+    stranger = Identity(issuer=DEFAULT_ISSUER, subject="^https://github.com/stranger/")
+    with pytest.raises(VerificationError, match=r"sigstore bundle .*identity mismatch"):
+        await verify_cosign(client, ref, CosignPolicy(identities=[stranger], trusted_root=root))

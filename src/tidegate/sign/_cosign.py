@@ -14,6 +14,7 @@ signature by signature, which check failed.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
@@ -267,9 +268,8 @@ async def verify_artifact(registry: Registry, ref: Reference, policy: CosignPoli
 
                 verify_bundle_with_keys(bundle, digest, list(policy.keys))
                 return Verified(digest, f"sigstore bundle {where[:19]} verified with a key")
-            from ._bundle_keyless import verify_bundle_keyless
-
-            verify_bundle_keyless(bundle, digest, policy.trusted_root, list(policy.identities))
+            # sigstore-python is slow to load and works synchronously: off the event loop.
+            await asyncio.to_thread(_verify_keyless_bundle, bundle, digest, policy)
             return Verified(digest, f"sigstore bundle {where[:19]} verified keyless")
         except VerificationError as exc:
             failures.add(f"sigstore bundle {where[:19]}", exc)
@@ -315,6 +315,12 @@ def _verify_keyless(
     _check_payload(item.payload, digest)
     subject = _keyless.certificate_identity(certificate)
     return Verified(digest, f"signed keyless by '{subject[1]}' (issuer '{subject[0]}')")
+
+
+def _verify_keyless_bundle(bundle: bytes, digest: str, policy: CosignPolicy) -> None:
+    from ._bundle_keyless import verify_bundle_keyless
+
+    verify_bundle_keyless(bundle, digest, policy.trusted_root, list(policy.identities))
 
 
 def _check_payload(payload: bytes, digest: str) -> None:
