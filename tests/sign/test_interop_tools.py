@@ -8,7 +8,6 @@ are built once from the Go module proxy (`make test` prepares them with `tidegat
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import subprocess
@@ -16,15 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
 )
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tidegate.testing import MissingPrerequisite
 from tidegate.testing._binaries import (
@@ -33,6 +28,7 @@ from tidegate.testing._binaries import (
     cosign_binary,
     notation_signer_binary,
 )
+from tidegate.testing._notation import make_ca, make_signing_cert
 
 # The first run may build cosign from source in a fixture (minutes on two cores); `make test`
 # builds it beforehand.
@@ -246,79 +242,13 @@ def test_keys_interchange(cosign: Path, registry: str, tmp_path: Path) -> None:
 # notation signs, tidegate verifies
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tidegate tests"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
 def write_pki(folder: Path, name: str) -> None:
     """`<name>-ca.crt` and a code-signing leaf it issued (`<name>.key`, `<name>-chain.pem`:
-    leaf then CA), meeting the Notary Project's certificate requirements: the CA with critical
-    basicConstraints CA:true and critical keyUsage keyCertSign; the leaf with critical keyUsage
-    digitalSignature only and the codeSigning extended key usage."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name(f"{name} test CA")
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(_name(f"{name} signer"))
-        .issuer_name(ca_name)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=12))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
+    leaf then CA), meeting the Notary Project's certificate requirements (see
+    `tidegate.testing._notation.make_ca` and `make_signing_cert`)."""
+    ca, ca_key = make_ca(f"{name} test CA")
+    leaf, leaf_key = make_signing_cert(
+        ca, ca_key, {"C": "US", "ST": "WA", "O": "tidegate.test", "CN": f"{name} signer"}
     )
     (folder / f"{name}-ca.crt").write_bytes(ca.public_bytes(Encoding.PEM))
     (folder / f"{name}-chain.pem").write_bytes(

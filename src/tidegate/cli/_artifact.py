@@ -57,7 +57,7 @@ def _reference(url: str) -> Reference:
         raise click.BadParameter(str(exc), param_hint="URL") from exc
 
 
-def _run(
+def _with_registry(
     make: Callable[[Registry], Awaitable[T]],
     ref: Reference,
     *,
@@ -65,8 +65,9 @@ def _run(
     insecure_registry: bool,
     ca_file: str | None,
     timeout: float,
-    action: str,
 ) -> T:
+    """Run `make` with a client of `ref`'s registry, configured from the registry flags."""
+
     async def main() -> T:
         async with Registry(
             ref.registry,
@@ -77,8 +78,15 @@ def _run(
         ) as registry:
             return await make(registry)
 
+    return asyncio.run(main())
+
+
+def _run(
+    make: Callable[[Registry], Awaitable[T]], ref: Reference, *, action: str, **registry: Any
+) -> T:
+    """`_with_registry`, with registry errors shown as `action: cause`."""
     try:
-        return asyncio.run(main())
+        return _with_registry(make, ref, **registry)
     except OCIError as exc:
         raise click.ClickException(f"{action}: {exc}") from exc
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from tidegate.oci import Credentials, OCIError, Reference, Registry
+from tidegate.oci import OCIError, Reference, Registry
 
-from ._artifact import _reference, _registry_options
+from ._artifact import _reference, _registry_options, _with_registry
 
-T = TypeVar("T")
 # What cosign reads the key's password from before it asks.
 PASSWORD_ENV = "COSIGN_PASSWORD"
 
@@ -38,28 +36,6 @@ def _password(confirm: bool) -> bytes:
         default="", show_default=False,
     )  # fmt: skip
     return str(value).encode()
-
-
-def _with_registry(
-    make: Callable[[Registry], Awaitable[T]],
-    ref: Reference,
-    *,
-    creds: str,
-    insecure_registry: bool,
-    ca_file: str | None,
-    timeout: float,
-) -> T:
-    async def main() -> T:
-        async with Registry(
-            ref.registry,
-            credentials=Credentials.parse(creds) if creds else None,
-            insecure=insecure_registry,
-            ca_file=ca_file,
-            timeout=timeout,
-        ) as registry:
-            return await make(registry)
-
-    return asyncio.run(main())
 
 
 # -- generate key-pair ---------------------------------------------------------------------

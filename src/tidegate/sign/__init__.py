@@ -19,12 +19,8 @@ from ._keys import (
     load_private_key,
     load_public_keys,
 )
-from ._notation import TrustPolicy, verify_notation
+from ._notation import NOT_VERIFIED, TrustPolicy, verify_notation
 from ._notation import trust_material_from_secret as notation_trust_material
-
-# How `verify_notation` begins its answer when the trust policy skipped or only audited the
-# check: nothing was verified, though nothing failed.
-NOT_VERIFIED = "not verified:"
 
 __all__ = [
     "NOT_VERIFIED",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import nacl.exceptions
 import nacl.secret
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -131,8 +132,6 @@ def load_public_keys(pem: bytes) -> list[PublicKey]:
             if kind == PUBLIC_KEY:
                 key = serialization.load_pem_public_key(match.group(0))
             elif kind == "CERTIFICATE":
-                from cryptography import x509
-
                 key = x509.load_pem_x509_certificate(match.group(0)).public_key()
             else:
                 continue

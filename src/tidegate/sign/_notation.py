@@ -43,6 +43,9 @@ from ._errors import VerificationError
 
 log = logging.getLogger(__name__)
 
+# How `verify_notation` begins its answer when the trust policy skipped or only audited the
+# check: nothing was verified, though nothing failed.
+NOT_VERIFIED = "not verified:"
 NOTATION_ARTIFACT_TYPE = "application/vnd.cncf.notary.signature"
 JWS_MEDIA_TYPE = "application/jose+json"
 COSE_MEDIA_TYPE = "application/cose"
@@ -953,7 +956,7 @@ async def verify_notation(
     statement = policy.statement_for(repository)
     if statement.level == "skip":
         return (
-            f"not verified: trust policy statement {statement.name!r} skips signature "
+            f"{NOT_VERIFIED} trust policy statement {statement.name!r} skips signature "
             f"verification for '{repository}'"
         )
     manifest = await registry.fetch_manifest(ref)
@@ -986,7 +989,7 @@ async def verify_notation(
         subject = _parse_envelope(envelope, media_type).chain[0].subject.rfc4514_string()
         if any(f.startswith(("authenticity", "trusted identity")) for f in logged):
             return (
-                f"not verified: notation signature {sig_digest} of '{ref}' by '{subject}' "
+                f"{NOT_VERIFIED} notation signature {sig_digest} of '{ref}' by '{subject}' "
                 f"failed authenticity, logged only under level {statement.level!r}"
             )
         return f"notation signature {sig_digest} of '{ref}' by '{subject}'"
