@@ -3,6 +3,7 @@ so that `tidegate push …` does not pay for loading what `tidegate dev …` nee
 
 from __future__ import annotations
 
+import gc
 import importlib
 from typing import Any
 
@@ -126,4 +127,12 @@ def cli() -> None:
 
 
 def main(**kwargs: Any) -> None:
-    cli(**kwargs)
+    """The `tidegate` command: runs `cli`, then leaves the interpreter quickly."""
+    try:
+        cli(**kwargs)
+    finally:
+        # Whatever is still alive now lives until the process ends. Frozen, it is left out
+        # of the garbage collections the interpreter runs while shutting down, which
+        # otherwise take ~50 ms for the modules a command loads (atexit handlers, and the
+        # freeing of everything not in a reference cycle, still happen).
+        gc.freeze()

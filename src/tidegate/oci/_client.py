@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import json
 import random
 import ssl
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.request import getproxies
 
 import httpx
 
@@ -25,6 +27,7 @@ from ._errors import (
     OCIError,
     RegistryError,
 )
+from ._http import Transport
 from ._reference import Reference
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -98,8 +101,10 @@ class Registry:
         self._credentials = credentials
         self._docker_config = docker_config and credentials is None
         self._session = _Session()
+        make_tls = (lambda: tls) if tls else (lambda: _tls_context(ca_file, client_cert))
         self._http = httpx.AsyncClient(
-            transport=_Transport(lambda: tls or _tls_context(ca_file, client_cert)),
+            transport=Transport(make_tls),
+            mounts=_environment_proxies(make_tls),
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
             headers={"User-Agent": f"tidegate/{__version__}"},
@@ -481,33 +486,44 @@ class Registry:
         return str(urljoin(self.base + "/", str(location)))
 
 
-class _Transport(httpx.AsyncBaseTransport):
-    """Plain HTTP, and HTTPS with a TLS context made on first use.
+def _environment_proxies(
+    tls: Callable[[], ssl.SSLContext],
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`, read as httpx reads them (it
+    leaves them to the caller when it is given a transport): proxied URLs go through httpx's
+    own proxy transport, the rest (`None`) through ours."""
+    found = getproxies()
+    proxies: dict[str, str] = {}
+    for scheme in ("http", "https", "all"):
+        if found.get(scheme):
+            url = found[scheme]
+            proxies[f"{scheme}://"] = url if "://" in url else f"http://{url}"
+    if not proxies:
+        return {}
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for host in (h.strip() for h in found.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if not host:
+            continue
+        if "://" in host:
+            mounts[host] = None
+        elif host.lower() == "localhost" or _is_ip_address(host.strip("[]")):
+            mounts[f"all://[{host.strip('[]')}]" if ":" in host else f"all://{host}"] = None
+        else:
+            mounts[f"all://*{host}"] = None
+    context = tls()
+    for pattern, url in proxies.items():
+        mounts[pattern] = httpx.AsyncHTTPTransport(proxy=url, verify=context)
+    return mounts
 
-    Loading the system's CA certificates takes tens of milliseconds, which a registry
-    spoken to over plain HTTP (`--insecure-registry`) should not pay; its redirects to HTTPS
-    storage still verify certificates.
-    """
 
-    def __init__(self, tls: Callable[[], ssl.SSLContext]) -> None:
-        self.tls = tls
-        self.plain: httpx.AsyncHTTPTransport | None = None
-        self.secure: httpx.AsyncHTTPTransport | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.scheme == "https":
-            if self.secure is None:
-                self.secure = httpx.AsyncHTTPTransport(verify=self.tls())
-            return await self.secure.handle_async_request(request)
-        if self.plain is None:
-            # No certificate is ever checked on this transport: it carries only http:// URLs.
-            self.plain = httpx.AsyncHTTPTransport(verify=False)
-        return await self.plain.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        for transport in (self.plain, self.secure):
-            if transport is not None:
-                await transport.aclose()
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _tls_context(

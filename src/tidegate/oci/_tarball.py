@@ -151,14 +151,18 @@ def extract(archive: Readable, destination: Path, *, max_size: int = DEFAULT_MAX
 
 
 class _Extraction:
+    """Paths are handled as strings, not `Path`s: per entry, pathlib's joins, parents and
+    hashes cost more than writing a small file does."""
+
     def __init__(self, root: Path, max_size: int) -> None:
-        self.root = root
+        self.root = str(root)
+        self.prefix = self.root.rstrip("/") + "/"
         self.max_size = max_size
         self.total = 0
         # Folders known to be real folders inside the root (made or checked here): paths
         # below them need no further symlink checks.
-        self.folders: set[Path] = {root}
-        self.symlinks: list[tuple[Path, str]] = []
+        self.folders: set[str] = {self.root}
+        self.symlinks: list[tuple[str, str]] = []
 
     def run(self, tar: TarStream) -> list[str]:
         files: list[str] = []
@@ -166,78 +170,71 @@ class _Extraction:
             name = _safe_name(member.name)
             if name is None:
                 continue  # the archive root itself ("." or "./")
-            target = self.root / name
-            if member.kind == DIRECTORY:
-                self.folder(target)
-            elif member.kind == FILE:
+            target = self.prefix + name
+            if member.kind == FILE:
                 self.total += member.size
                 if self.total > self.max_size:
                     raise UnsafeArchive(
                         f"archive expands beyond the maximum of {self.max_size} bytes"
                     )
-                self.folder(target.parent)
+                self.folder(_parent(target))
                 self.write(target, tar.chunks(), member.mode)
                 files.append(name)
+            elif member.kind == DIRECTORY:
+                self.folder(target)
             elif member.kind == SYMLINK:
                 self.symlink(target, member)
             elif member.kind == HARDLINK:
-                linked = _safe_name(member.linkname)
-                source_path = self.root / linked if linked else self.root
-                if linked is None or not self.is_inside(source_path.parent):
-                    raise UnsafeArchive(
-                        f"hard link '{member.name}' points outside the destination: "
-                        f"'{member.linkname}'"
-                    )
-                if source_path.is_symlink() or not source_path.is_file():
-                    raise UnsafeArchive(
-                        f"hard link '{member.name}' points to a missing or special file: "
-                        f"'{member.linkname}'"
-                    )
-                self.folder(target.parent)
-                with open(source_path, "rb") as source:
-                    self.write(target, iter(lambda: source.read(1 << 20), b""), member.mode)
+                self.hard_link(target, member)
                 files.append(name)
             else:
                 raise UnsafeArchive(f"archive entry '{member.name}' is a {member.kind}")
         # Each link points inside on its own, but a chain of them may not (`a/b -> ..`,
         # `a/c -> b/..`): check where they lead once all exist.
         for link, name in self.symlinks:
-            if not Path(os.path.realpath(link)).is_relative_to(self.root):
+            if not self.contains(os.path.realpath(link)):
                 raise UnsafeArchive(f"symlink '{name}' leads outside the destination")
         return files
 
-    def is_inside(self, folder: Path) -> bool:
+    def contains(self, path: str) -> bool:
+        return path == self.root or path.startswith(self.prefix)
+
+    def relative(self, path: str) -> str:
+        return path[len(self.prefix) :]
+
+    def is_inside(self, folder: str) -> bool:
         """Whether `folder` is a real folder inside the root (no symlink on the way)."""
         if folder in self.folders:
             return True
-        if folder == self.root or not folder.is_relative_to(self.root):
+        if folder == self.root or not self.contains(folder):
             return False
-        if not self.is_inside(folder.parent) or folder.is_symlink() or not folder.is_dir():
+        if not self.is_inside(_parent(folder)) or not _is_real_folder(folder):
             return False
         self.folders.add(folder)
         return True
 
-    def folder(self, target: Path) -> None:
+    def folder(self, target: str) -> None:
         if target in self.folders:
             return
-        self.folder(target.parent)
-        if target.is_symlink():
-            raise UnsafeArchive(
-                f"archive writes through the symlink '{target.relative_to(self.root)}'"
-            )
-        if not target.exists():
-            target.mkdir(mode=0o755)
-        elif not target.is_dir():
-            raise UnsafeArchive(f"archive entry '{target.relative_to(self.root)}' is not a folder")
+        self.folder(_parent(target))
+        try:
+            info = os.lstat(target)
+        except FileNotFoundError:
+            os.mkdir(target, 0o755)
+        else:
+            if stat.S_ISLNK(info.st_mode):
+                raise UnsafeArchive(f"archive writes through the symlink '{self.relative(target)}'")
+            if not stat.S_ISDIR(info.st_mode):
+                raise UnsafeArchive(f"archive entry '{self.relative(target)}' is not a folder")
         self.folders.add(target)
 
-    def write(self, target: Path, data: Iterable[bytes | memoryview], mode: int) -> None:
+    def write(self, target: str, data: Iterable[bytes | memoryview], mode: int) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
         try:
             fd = os.open(target, flags, 0o755 if mode & 0o111 else 0o644)
         except OSError as exc:
             raise UnsafeArchive(
-                f"cannot write archive entry '{target.relative_to(self.root)}': {exc.strerror}"
+                f"cannot write archive entry '{self.relative(target)}': {exc.strerror}"
             ) from exc
         try:
             for piece in data:
@@ -246,18 +243,50 @@ class _Extraction:
         finally:
             os.close(fd)
 
-    def symlink(self, target: Path, member: Member) -> None:
-        self.folder(target.parent)
+    def hard_link(self, target: str, member: Member) -> None:
+        """A hard link inside the archive becomes a copy of the file it names."""
+        linked = _safe_name(member.linkname)
+        source = self.prefix + linked if linked else self.root
+        if linked is None or not self.is_inside(_parent(source)):
+            raise UnsafeArchive(
+                f"hard link '{member.name}' points outside the destination: '{member.linkname}'"
+            )
+        try:
+            info = os.lstat(source)
+        except FileNotFoundError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            raise UnsafeArchive(
+                f"hard link '{member.name}' points to a missing or special file: "
+                f"'{member.linkname}'"
+            )
+        self.folder(_parent(target))
+        with open(source, "rb") as copied:
+            self.write(target, iter(lambda: copied.read(1 << 20), b""), member.mode)
+
+    def symlink(self, target: str, member: Member) -> None:
+        self.folder(_parent(target))
         link = member.linkname
         if link.startswith("/"):
             raise UnsafeArchive(f"symlink '{member.name}' points to an absolute path '{link}'")
-        resolved = Path(os.path.normpath(os.path.join(target.parent, link)))
-        if not resolved.is_relative_to(self.root):
+        resolved = os.path.normpath(os.path.join(_parent(target), link))
+        if not self.contains(resolved):
             raise UnsafeArchive(f"symlink '{member.name}' points outside the destination: '{link}'")
-        if target.is_symlink() or target.exists():
+        if os.path.lexists(target):
             raise UnsafeArchive(f"archive entry '{member.name}' is duplicated")
         os.symlink(link, target)
         self.symlinks.append((target, member.name))
+
+
+def _parent(path: str) -> str:
+    return path[: path.rindex("/")] or "/"
+
+
+def _is_real_folder(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def _safe_name(name: str) -> str | None:

@@ -1,0 +1,334 @@
+"""The registry client's HTTP/1.1 transport against a server that answers byte by byte what
+each test scripts: framing, keep-alive, broken and hostile answers, timeouts. (The real
+registry, with TLS, basic and token auth, is spoken to through it by every other test
+here.)"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tidegate import oci
+from tidegate.oci import OCIError, Reference, Registry
+from tidegate.oci._http import MAX_HEAD, Transport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Server:
+    def __init__(self) -> None:
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.address = ""
+
+
+@asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[Server]:
+    """A server on 127.0.0.1 running `handler` for every connection it accepts."""
+    server = Server()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server.connections += 1
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    listener = await asyncio.start_server(accept, "127.0.0.1", 0)
+    server.address = f"127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    async with listener:
+        yield server
+
+
+async def read_request(reader: asyncio.StreamReader, server: Server) -> bytes:
+    """One request: its head, and a body of Content-Length or chunked framing."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    body = b""
+    lower = head.lower()
+    if b"transfer-encoding: chunked" in lower:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += chunk[:-2]
+    elif b"content-length:" in lower:
+        length = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+        body = await reader.readexactly(length)
+    server.requests.append(head + body)
+    return head + body
+
+
+def answering(*answers: bytes, close: bool = False) -> Callable[[Server], Handler]:
+    """A handler answering the requests of a connection with `answers` in turn."""
+
+    def make(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            for answer in answers:
+                await read_request(reader, server)
+                writer.write(answer)
+                await writer.drain()
+            if not close:
+                await reader.read()  # until the client hangs up
+
+        return handle
+
+    return make
+
+
+@asynccontextmanager
+async def scripted(make: Callable[[Server], Handler]) -> AsyncIterator[Server]:
+    holder: list[Server] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await make(holder[0])(reader, writer)
+
+    async with serve(handler) as server:
+        holder.append(server)
+        yield server
+
+
+def client(timeout: float = 5.0) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=Transport(ssl.create_default_context), timeout=timeout, trust_env=False
+    )
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"
+
+
+async def test_a_connection_is_kept_alive_between_requests() -> None:
+    async with scripted(answering(OK, OK, OK)) as server, client() as http:
+        answers = [await http.get(f"http://{server.address}/v2/{n}") for n in range(3)]
+    assert [a.text for a in answers] == ["hello"] * 3
+    assert answers[0].headers["content-type"] == "text/plain"
+    assert server.connections == 1
+    assert server.requests[2].startswith(b"GET /v2/2 HTTP/1.1\r\n")
+    assert f"host: {server.address}".encode() in server.requests[0].lower()
+
+
+async def test_chunked_answer_is_decoded_and_its_trailers_dropped() -> None:
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")  # fmt: skip
+    async with scripted(answering(chunked, OK)) as server, client() as http:
+        first = await http.get(f"http://{server.address}/a")
+        second = await http.get(f"http://{server.address}/b")
+    assert first.text == "hello world"
+    assert second.text == "hello"
+    assert server.connections == 1  # the chunked body ended cleanly: the connection is reused
+
+
+async def test_body_read_to_the_end_of_the_connection() -> None:
+    unframed = b"HTTP/1.1 200 OK\r\n\r\nall of it"
+    async with scripted(answering(unframed, close=True)) as server, client() as http:
+        assert (await http.get(f"http://{server.address}/a")).text == "all of it"
+        assert (await http.get(f"http://{server.address}/a")).text == "all of it"
+    assert server.connections == 2
+
+
+async def test_head_and_no_content_answers_have_no_body() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
+    empty = b"HTTP/1.1 204 No Content\r\n\r\n"
+    async with scripted(answering(head, empty, OK)) as server, client() as http:
+        assert (await http.head(f"http://{server.address}/a")).headers["content-length"] == "1234"
+        assert (await http.delete(f"http://{server.address}/a")).status_code == 204
+        assert (await http.get(f"http://{server.address}/a")).text == "hello"
+    assert server.connections == 1
+
+
+async def test_informational_answers_are_skipped() -> None:
+    answer = b"HTTP/1.1 100 Continue\r\n\r\n" + OK
+    async with scripted(answering(answer)) as server, client() as http:
+        response = await http.put(f"http://{server.address}/a", content=b"data")
+    assert (response.status_code, response.text) == (200, "hello")
+
+
+async def test_request_bodies_of_known_and_unknown_length() -> None:
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"first,"
+        yield b""
+        yield b"second"
+
+    async with scripted(answering(OK, OK)) as server, client() as http:
+        await http.put(f"http://{server.address}/a", content=b"0123456789")
+        await http.patch(f"http://{server.address}/b", content=parts())
+    assert server.requests[0].endswith(b"\r\n\r\n0123456789")
+    assert b"content-length: 10\r\n" in server.requests[0].lower()
+    assert b"transfer-encoding: chunked\r\n" in server.requests[1].lower()
+    assert server.requests[1].endswith(b"\r\n\r\nfirst,second")  # decoded by the server
+
+
+async def test_a_server_closing_an_idle_connection_costs_no_request() -> None:
+    # Each connection answers one request, then the server closes it while it sits idle.
+    async with scripted(answering(OK, close=True)) as server, client() as http:
+        first = await http.get(f"http://{server.address}/a")
+        await asyncio.sleep(0.05)
+        second = await http.get(f"http://{server.address}/a")
+    assert (first.text, second.text) == ("hello", "hello")
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", "after 9 of 100 body bytes"),
+        (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "malformed status line"),
+        (b"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n", "malformed header line"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            "invalid Content-Length",
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", "invalid Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n", "line end"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nhel",
+            "closed in the middle of a chunk",
+        ),
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n", "protocol switch"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * (MAX_HEAD + 10), "larger than"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 300 + b"\r\n", "more than 256"),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", "closed in the middle of the response head"),
+        (b"", "closed the connection without answering"),
+    ],
+)
+async def test_broken_answers_are_protocol_errors(answer: bytes, error: str) -> None:
+    async with scripted(answering(answer, close=True)) as server, client() as http:
+        with pytest.raises(httpx.RemoteProtocolError, match=error):
+            await http.get(f"http://{server.address}/a")
+
+
+async def test_a_silent_server_times_out() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    async with serve(silent) as server, client(timeout=0.3) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(f"http://{server.address}/a")
+
+
+async def test_a_body_that_stops_coming_times_out() -> None:
+    async def stalling(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        await reader.read()
+
+    async with serve(stalling) as server, client(timeout=0.3) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(f"http://{server.address}/a")
+
+
+async def test_refused_connection() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError, match="refused"):
+            await http.get(f"http://127.0.0.1:{port}/a")
+
+
+async def test_header_values_cannot_inject_lines() -> None:
+    async with scripted(answering(OK)) as server, client() as http:
+        with pytest.raises(httpx.HTTPError):
+            await http.get(f"http://{server.address}/a", headers={"X-A": "b\r\nX-Injected: 1"})
+    assert not any(b"x-injected" in r.lower() for r in server.requests)
+
+
+async def test_registry_errors_name_the_blob_when_the_body_is_cut_short(tmp_path: Path) -> None:
+    """A registry announcing a layer and hanging up halfway: the pull fails with the blob's
+    digest named, and nothing reaches the output folder."""
+    layer = "sha256:" + "ab" * 32
+    manifest = (b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+                b'"config":{"mediaType":"application/vnd.cncf.flux.config.v1+json","digest":'
+                b'"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",'
+                b'"size":2},"layers":[{"mediaType":"application/vnd.cncf.flux.content.v1.tar+gzip",'
+                b'"digest":"' + layer.encode() + b'","size":1000}]}')  # fmt: skip
+
+    async def registry(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if b"/manifests/" in head:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image."
+                             b"manifest.v1+json\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(manifest), manifest))  # fmt: skip
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"\x1f" * 300)
+                await writer.drain()
+                return
+
+    async with (
+        serve(registry) as server,
+        Registry(server.address, insecure=True, retries=0, docker_config=False) as c,
+    ):
+        with pytest.raises(OCIError, match=f"failed to download blob {layer}"):
+            await oci.pull(c, Reference.parse(f"{server.address}/app:v1"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no staging folder left behind
+
+
+@contextmanager
+def forward_proxy() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP forward proxy (absolute-form requests) that records what it forwarded."""
+    seen: list[str] = []
+
+    class Forward(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            seen.append(f"{self.command} {self.path}")
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in ("host", "proxy-connection")}  # fmt: skip
+            answer = httpx.request(self.command, self.path, headers=headers, content=body,
+                                   trust_env=False)  # fmt: skip
+            self.send_response(answer.status_code)
+            for key, value in answer.headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = _handle
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.registry
+async def test_proxies_from_the_environment_still_apply(
+    registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`HTTP_PROXY` keeps working: httpx routes those URLs through its own proxy transport."""
+    app = Path(__file__).parent / "testdata" / "app" / "base"
+    ref = Reference.parse(f"{registry}/proxied/app:v1")
+    async with Registry(registry, insecure=True, docker_config=False) as direct:
+        pushed = await oci.push(direct, ref, app)
+    with forward_proxy() as (proxy, seen):
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        async with Registry(registry, insecure=True, docker_config=False) as proxied:
+            pulled = await oci.pull(proxied, ref, tmp_path / "out")
+    assert pulled.digest == pushed.digest
+    assert f"GET http://{registry}/v2/proxied/app/manifests/v1" in seen
+    assert any("/blobs/sha256:" in line for line in seen)
