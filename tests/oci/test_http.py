@@ -6,6 +6,7 @@ here.)"""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import ssl
 import threading
@@ -332,3 +333,53 @@ async def test_proxies_from_the_environment_still_apply(
     assert pulled.digest == pushed.digest
     assert f"GET http://{registry}/v2/proxied/app/manifests/v1" in seen
     assert any("/blobs/sha256:" in line for line in seen)
+
+
+def endless(head: bytes, seen: list[bytes]) -> Handler:
+    """Answer `head`, then chunked data for as long as the client reads it."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(head + b"Transfer-Encoding: chunked\r\n\r\n")
+        piece = b"{" * (1 << 16)
+        while True:
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+
+    return handle
+
+
+async def test_an_endless_manifest_is_refused_at_the_limit() -> None:
+    seen: list[bytes] = []
+    manifest = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+    async with (
+        serve(endless(manifest, seen)) as server,
+        Registry(server.address, insecure=True, retries=0, docker_config=False) as client,
+    ):
+        with pytest.raises(OCIError, match=r"answer exceeds 4194304 bytes"):
+            await client.fetch_manifest(Reference.parse(f"{server.address}/app:v1"))
+    assert b"accept-encoding: identity\r\n" in seen[0].lower()
+
+
+async def test_an_endless_error_page_still_gives_the_status() -> None:
+    async with (
+        serve(endless(b"HTTP/1.1 404 Not Found\r\n", [])) as server,
+        Registry(server.address, insecure=True, retries=0, docker_config=False) as client,
+    ):
+        with pytest.raises(oci.NotFound, match="app:v1': Not Found") as caught:
+            await client.fetch_manifest(Reference.parse(f"{server.address}/app:v1"))
+    assert caught.value.status == 404
+
+
+async def test_a_compressed_answer_not_asked_for_is_refused() -> None:
+    body = gzip.compress(b"{}" * 1000)
+    gzipped = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+    async with (
+        scripted(answering(gzipped, close=True)) as server,
+        Registry(server.address, insecure=True, retries=0, docker_config=False) as client,
+    ):
+        with pytest.raises(OCIError, match="Content-Encoding 'gzip', not asked for"):
+            await client.fetch_manifest(Reference.parse(f"{server.address}/app:v1"))

@@ -36,6 +36,8 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST)
 MAX_MANIFEST_SIZE = 4 << 20  # distribution's own limit
+# Every answer read whole (manifests, tag pages, referrers, errors, tokens) stops here.
+MAX_ANSWER = MAX_MANIFEST_SIZE
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -107,7 +109,9 @@ class Registry:
             mounts=_environment_proxies(make_tls),
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
-            headers={"User-Agent": f"tidegate/{__version__}"},
+            # Blobs are compressed already; and an answer read whole is bounded by its size
+            # as sent, which a compressed answer could exceed many times over once inflated.
+            headers={"User-Agent": f"tidegate/{__version__}", "Accept-Encoding": "identity"},
         )
 
     async def close(self) -> None:
@@ -369,7 +373,13 @@ class Registry:
                 request = self._http.build_request(
                     method, url, headers=request_headers, content=body
                 )
-                response = await self._http.send(request, stream=stream)
+                response = await self._http.send(request, stream=True)
+                if not stream:
+                    try:
+                        await _read_bounded(response, f"'{ref}'")
+                    except OCIError:
+                        if response.status_code < 400:
+                            raise  # else the status is the error to report
             except (httpx.TransportError, ssl.SSLError) as exc:
                 if _tls_failure(exc):  # a certificate problem does not go away by retrying
                     raise OCIError(f"TLS with {self.host} failed for '{ref}': {exc}") from exc
@@ -447,7 +457,9 @@ class Registry:
         data: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         try:
-            response = await self._http.request(method, url, headers=headers, data=data)
+            request = self._http.build_request(method, url, headers=headers, data=data)
+            response = await self._http.send(request, stream=True)
+            await _read_bounded(response, f"the token service of {self.host}")
         except httpx.TransportError as exc:
             raise OCIError(f"failed to reach the token service of {self.host}: {exc}") from exc
         if response.status_code != 200:
@@ -461,9 +473,12 @@ class Registry:
     async def _expect(self, response: httpx.Response, ref: Reference, status: int) -> None:
         if response.status_code == status:
             return
-        await response.aread()
+        try:
+            await _read_bounded(response, f"'{ref}'")
+            code, message = _error_detail(response)
+        except (OCIError, httpx.TransportError, httpx.StreamError):
+            code, message = "", ""  # an error page too large or cut short: the status tells
         await response.aclose()
-        code, message = _error_detail(response)
         kind: type[RegistryError] = RegistryError
         if response.status_code == 404:
             kind = NotFound
@@ -573,10 +588,44 @@ def _next_link(header: str | None) -> str | None:
     return None
 
 
+async def _read_bounded(response: httpx.Response, what: str) -> None:
+    """Read an answer whole (into `response.content`), refusing more than `MAX_ANSWER` bytes:
+    a registry cannot make the client hold an endless manifest or error page in memory."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        # Asked for identity: a compressed answer could inflate past any limit set here.
+        await response.aclose()
+        raise OCIError(f"{what}: answer with Content-Encoding '{encoding}', not asked for")
+    response.stream = _Bounded(response.stream, what)
+    try:
+        await response.aread()
+    except BaseException:
+        await response.aclose()
+        raise
+
+
+class _Bounded(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, what: str) -> None:
+        assert isinstance(inner, httpx.AsyncByteStream)
+        self.inner = inner
+        self.what = what
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        total = 0
+        async for chunk in self.inner:
+            total += len(chunk)
+            if total > MAX_ANSWER:
+                raise OCIError(f"{self.what}: the registry's answer exceeds {MAX_ANSWER} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 def _error_detail(response: httpx.Response) -> tuple[str, str]:
     try:
         errors = response.json().get("errors") or []
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, httpx.ResponseNotRead):
         return "", ""
     if not errors or not isinstance(errors[0], dict):
         return "", ""
