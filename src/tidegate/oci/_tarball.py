@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -88,6 +86,9 @@ def build(entries: Sequence[Entry], out: Writable) -> None:
     Owner and group are 0 with empty names, times are zero, modes are normalised (0755 for
     folders and executables, 0644 otherwise), and the gzip header carries no name or time.
     """
+    import gzip  # here: extraction, what pulls need, runs on `_tarstream` alone
+    import tarfile
+
     with (
         gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=3) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
@@ -115,6 +116,9 @@ def walk_file(path: Path) -> list[Entry]:
 
 def check_archive(archive: BinaryIO) -> None:
     """Read a tar+gzip stream to its end, raising `UnsafeArchive` if it is not one."""
+    import gzip
+    import tarfile
+
     try:
         with tarfile.open(fileobj=archive, mode="r|gz") as tar:
             for _ in tar:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import queue
 import threading
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, cast
+
+from zlib_ng import zlib_ng
 
 from ._errors import UnsafeArchive
 
@@ -47,6 +48,8 @@ _KINDS = {
     b"S": "sparse file",
 }
 _USTAR = b"ustar\x0000"
+# zlib-ng's type stub declares `error` as an instance; it is the exception class.
+_INFLATE_ERROR = cast("type[Exception]", zlib_ng.error)
 
 
 class Readable(Protocol):
@@ -71,7 +74,7 @@ class _Inflated:
 
     def __init__(self, source: Readable) -> None:
         self.source = source
-        self.inflater = zlib.decompressobj(31)
+        self.inflater = zlib_ng.decompressobj(31)
         self.buffer = memoryview(b"")
         self.started = False
 
@@ -86,7 +89,7 @@ class _Inflated:
                     rest = self.inflater.unused_data or self.source.read(_READ) or b""
                     if not rest.strip(b"\0"):
                         return memoryview(b"")  # end, or zero padding after the last member
-                    self.inflater = zlib.decompressobj(31)  # another gzip member follows
+                    self.inflater = zlib_ng.decompressobj(31)  # another gzip member follows
                     data = self.inflater.decompress(rest, _INFLATE)
                 else:
                     compressed = self.source.read(_READ) or b""
@@ -96,14 +99,15 @@ class _Inflated:
                     data = self.inflater.decompress(compressed, _INFLATE)
                 if data:
                     return memoryview(data)
-        except zlib.error as exc:
+        except _INFLATE_ERROR as exc:
             raise invalid(str(exc)) from exc
 
 
 class _Background:
     """`_Inflated` running in a thread, ahead of the reader.
 
-    zlib and `os.write` both let go of the interpreter lock, so inflating the next chunk
+    Inflating (zlib-ng: the same format, inflated about a quarter faster than by zlib)
+    and `os.write` both let go of the interpreter lock, so inflating the next chunk
     while the current one is written to files uses the second core.
     """
 
