@@ -318,7 +318,7 @@ class Registry:
             await self._expect(response, ref, 200)
             hasher = hashlib.sha256()
             total = 0
-            async for chunk in response.aiter_bytes(1 << 20):
+            async for chunk in response.aiter_bytes():  # as they arrive: re-chunking copies
                 total += len(chunk)
                 if max_size is not None and total > max_size:
                     raise DigestMismatch(
