@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import json
 import random
 import ssl
@@ -534,6 +533,8 @@ def _environment_proxies(
 
 
 def _is_ip_address(host: str) -> bool:
+    import ipaddress  # here: only NO_PROXY entries need it
+
     try:
         ipaddress.ip_address(host)
     except ValueError:
