@@ -383,3 +383,42 @@ async def test_a_compressed_answer_not_asked_for_is_refused() -> None:
     ):
         with pytest.raises(OCIError, match="Content-Encoding 'gzip', not asked for"):
             await client.fetch_manifest(Reference.parse(f"{server.address}/app:v1"))
+
+
+def slow_reader(pause: float, stop_after: int | None = None) -> Handler:
+    """Reads a request body with a pause after each read (and stops reading
+    after `stop_after` bytes), then answers OK."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        left = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        taken = 0
+        while left:
+            if stop_after is not None and taken >= stop_after:
+                await asyncio.sleep(3600)
+            data = await reader.read(min(left, 1 << 20))
+            left -= len(data)
+            taken += len(data)
+            await asyncio.sleep(pause)
+        writer.write(OK)
+        await writer.drain()
+        await reader.read()
+
+    return handle
+
+
+async def test_the_write_timeout_applies_to_each_write_not_the_whole_upload() -> None:
+    body = b"x" * (24 << 20)  # beyond what the sockets buffer, so writes wait for the reader
+    async with serve(slow_reader(0.005)) as server, client(timeout=0.5) as http:
+        started = asyncio.get_running_loop().time()
+        response = await http.put(f"http://{server.address}/upload", content=body)
+        took = asyncio.get_running_loop().time() - started
+    assert response.text == "hello"
+    assert took > 0.5  # the whole upload outlasted the timeout, and was not cut off
+
+
+async def test_an_upload_the_server_stops_reading_times_out() -> None:
+    body = b"x" * (24 << 20)
+    async with serve(slow_reader(0, stop_after=1 << 20)) as server, client(timeout=0.5) as http:
+        with pytest.raises(httpx.WriteTimeout):
+            await http.put(f"http://{server.address}/upload", content=body)

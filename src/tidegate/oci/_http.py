@@ -28,7 +28,7 @@ import httpx
 # Limits on what a peer may send before the body: a head is the status line and headers.
 MAX_HEAD = 64 << 10
 MAX_HEADERS = 256
-# Largest piece of body handed up at once.
+# Largest piece of body handed up at once, or sent before waiting for the peer to take it.
 _READ = 1 << 20
 # Connections kept open per host for the next request, and open at once overall.
 _IDLE_PER_HOST = 8
@@ -85,17 +85,17 @@ class Transport(httpx.AsyncBaseTransport):
             try:
                 await connection.send(request, timeouts)
                 version, status, reason, headers = await connection.read_head(timeouts, request)
-            except httpx.TransportError as exc:
+                framing = _framing(request.method, status, headers, request)
+            except httpx.TransportError:
                 connection.close()
                 if reused and replayable and connection.answered_nothing:
                     continue
-                raise exc
+                raise
             except BaseException:
                 connection.close()
                 raise
             break
         keep_alive = _keep_alive(version, headers, request)
-        framing = _framing(request.method, status, headers, request)
         body = _Body(self, key, connection, framing, keep_alive, request, timeouts)
         return httpx.Response(
             status,
@@ -184,19 +184,26 @@ class _Connection:
             if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
                 chunked = True
         head.append(b"\r\n")
-        async with _io(timeouts.get("write"), request, write=True):
-            self.writer.write(b"".join(head))
-            assert isinstance(request.stream, httpx.AsyncByteStream)
-            async for piece in request.stream:
-                if not piece:
-                    continue
-                if chunked:
-                    self.writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                else:
-                    self.writer.write(piece)
-                await self.writer.drain()
+        # The write timeout applies to each MiB sent: a large upload over a slow link may take
+        # longer than it, as long as it keeps moving.
+        limit = timeouts.get("write")
+        self.writer.write(b"".join(head))
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        async for piece in request.stream:
+            if not piece:
+                continue
             if chunked:
-                self.writer.write(b"0\r\n\r\n")
+                self.writer.write(b"%x\r\n" % len(piece))
+            view = memoryview(piece)
+            for start in range(0, len(view), _READ):
+                self.writer.write(view[start : start + _READ])
+                async with _io(limit, request, write=True):
+                    await self.writer.drain()
+            if chunked:
+                self.writer.write(b"\r\n")
+        if chunked:
+            self.writer.write(b"0\r\n\r\n")
+        async with _io(limit, request, write=True):
             await self.writer.drain()
 
     async def read_head(self, timeouts: dict[str, float | None], request: httpx.Request) -> _Head:
