@@ -1,7 +1,7 @@
-"""The registry client's HTTP/1.1 transport against a server that answers byte by byte what
-each test scripts: framing, keep-alive, broken and hostile answers, timeouts. (The real
-registry, with TLS, basic and token auth, is spoken to through it by every other test
-here.)"""
+"""The registry client's HTTP/1.1 against a server that answers byte by byte what each test
+scripts: framing, keep-alive, broken and hostile answers, timeouts, redirects; and proxies,
+real ones, in front of the real registry. (The real registry, with TLS, basic and token
+auth, is spoken to through it by every other test here.)"""
 
 from __future__ import annotations
 
@@ -9,18 +9,30 @@ import asyncio
 import gzip
 import socket
 import ssl
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 from tidegate import oci
 from tidegate.oci import OCIError, Reference, Registry
-from tidegate.oci._http import MAX_HEAD, Transport
+from tidegate.oci._http import (
+    _URL,
+    MAX_HEAD,
+    Client,
+    ConnectError,
+    ProtocolError,
+    Proxies,
+    ReadTimeout,
+    RequestError,
+    Response,
+    WriteTimeout,
+)
+from tidegate.testing._certs import PROXIED_HOST
+
+from .proxy import http_proxy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -100,10 +112,15 @@ async def scripted(make: Callable[[Server], Handler]) -> AsyncIterator[Server]:
         yield server
 
 
-def client(timeout: float = 5.0) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=Transport(ssl.create_default_context), timeout=timeout, trust_env=False
-    )
+def client(timeout: float = 5.0) -> Client:
+    return Client(ssl.create_default_context, timeout=timeout, proxies=Proxies(None, None))
+
+
+async def fetch(http: Client, method: str, url: str, **options: Any) -> Response:
+    """A request, its answer read whole."""
+    response = await http.request(method, url, **options)
+    await response.aread()
+    return response
 
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"
@@ -111,7 +128,7 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nh
 
 async def test_a_connection_is_kept_alive_between_requests() -> None:
     async with scripted(answering(OK, OK, OK)) as server, client() as http:
-        answers = [await http.get(f"http://{server.address}/v2/{n}") for n in range(3)]
+        answers = [await fetch(http, "GET", f"http://{server.address}/v2/{n}") for n in range(3)]
     assert [a.text for a in answers] == ["hello"] * 3
     assert answers[0].headers["content-type"] == "text/plain"
     assert server.connections == 1
@@ -123,8 +140,8 @@ async def test_chunked_answer_is_decoded_and_its_trailers_dropped() -> None:
     chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")  # fmt: skip
     async with scripted(answering(chunked, OK)) as server, client() as http:
-        first = await http.get(f"http://{server.address}/a")
-        second = await http.get(f"http://{server.address}/b")
+        first = await fetch(http, "GET", f"http://{server.address}/a")
+        second = await fetch(http, "GET", f"http://{server.address}/b")
     assert first.text == "hello world"
     assert second.text == "hello"
     assert server.connections == 1  # the chunked body ended cleanly: the connection is reused
@@ -133,8 +150,8 @@ async def test_chunked_answer_is_decoded_and_its_trailers_dropped() -> None:
 async def test_body_read_to_the_end_of_the_connection() -> None:
     unframed = b"HTTP/1.1 200 OK\r\n\r\nall of it"
     async with scripted(answering(unframed, close=True)) as server, client() as http:
-        assert (await http.get(f"http://{server.address}/a")).text == "all of it"
-        assert (await http.get(f"http://{server.address}/a")).text == "all of it"
+        assert (await fetch(http, "GET", f"http://{server.address}/a")).text == "all of it"
+        assert (await fetch(http, "GET", f"http://{server.address}/a")).text == "all of it"
     assert server.connections == 2
 
 
@@ -142,16 +159,17 @@ async def test_head_and_no_content_answers_have_no_body() -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
     empty = b"HTTP/1.1 204 No Content\r\n\r\n"
     async with scripted(answering(head, empty, OK)) as server, client() as http:
-        assert (await http.head(f"http://{server.address}/a")).headers["content-length"] == "1234"
-        assert (await http.delete(f"http://{server.address}/a")).status_code == 204
-        assert (await http.get(f"http://{server.address}/a")).text == "hello"
+        headed = await fetch(http, "HEAD", f"http://{server.address}/a")
+        assert headed.headers["content-length"] == "1234"
+        assert (await fetch(http, "DELETE", f"http://{server.address}/a")).status_code == 204
+        assert (await fetch(http, "GET", f"http://{server.address}/a")).text == "hello"
     assert server.connections == 1
 
 
 async def test_informational_answers_are_skipped() -> None:
     answer = b"HTTP/1.1 100 Continue\r\n\r\n" + OK
     async with scripted(answering(answer)) as server, client() as http:
-        response = await http.put(f"http://{server.address}/a", content=b"data")
+        response = await fetch(http, "PUT", f"http://{server.address}/a", content=b"data")
     assert (response.status_code, response.text) == (200, "hello")
 
 
@@ -162,8 +180,8 @@ async def test_request_bodies_of_known_and_unknown_length() -> None:
         yield b"second"
 
     async with scripted(answering(OK, OK)) as server, client() as http:
-        await http.put(f"http://{server.address}/a", content=b"0123456789")
-        await http.patch(f"http://{server.address}/b", content=parts())
+        await fetch(http, "PUT", f"http://{server.address}/a", content=b"0123456789")
+        await fetch(http, "PATCH", f"http://{server.address}/b", content=parts)
     assert server.requests[0].endswith(b"\r\n\r\n0123456789")
     assert b"content-length: 10\r\n" in server.requests[0].lower()
     assert b"transfer-encoding: chunked\r\n" in server.requests[1].lower()
@@ -173,9 +191,9 @@ async def test_request_bodies_of_known_and_unknown_length() -> None:
 async def test_a_server_closing_an_idle_connection_costs_no_request() -> None:
     # Each connection answers one request, then the server closes it while it sits idle.
     async with scripted(answering(OK, close=True)) as server, client() as http:
-        first = await http.get(f"http://{server.address}/a")
+        first = await fetch(http, "GET", f"http://{server.address}/a")
         await asyncio.sleep(0.05)
-        second = await http.get(f"http://{server.address}/a")
+        second = await fetch(http, "GET", f"http://{server.address}/a")
     assert (first.text, second.text) == ("hello", "hello")
     assert server.connections == 2
 
@@ -206,8 +224,8 @@ async def test_a_server_closing_an_idle_connection_costs_no_request() -> None:
 )
 async def test_broken_answers_are_protocol_errors(answer: bytes, error: str) -> None:
     async with scripted(answering(answer, close=True)) as server, client() as http:
-        with pytest.raises(httpx.RemoteProtocolError, match=error):
-            await http.get(f"http://{server.address}/a")
+        with pytest.raises(ProtocolError, match=error):
+            await fetch(http, "GET", f"http://{server.address}/a")
 
 
 async def test_a_silent_server_times_out() -> None:
@@ -215,8 +233,8 @@ async def test_a_silent_server_times_out() -> None:
         await reader.read()
 
     async with serve(silent) as server, client(timeout=0.3) as http:
-        with pytest.raises(httpx.ReadTimeout):
-            await http.get(f"http://{server.address}/a")
+        with pytest.raises(ReadTimeout):
+            await fetch(http, "GET", f"http://{server.address}/a")
 
 
 async def test_a_body_that_stops_coming_times_out() -> None:
@@ -226,8 +244,8 @@ async def test_a_body_that_stops_coming_times_out() -> None:
         await reader.read()
 
     async with serve(stalling) as server, client(timeout=0.3) as http:
-        with pytest.raises(httpx.ReadTimeout):
-            await http.get(f"http://{server.address}/a")
+        with pytest.raises(ReadTimeout):
+            await fetch(http, "GET", f"http://{server.address}/a")
 
 
 async def test_refused_connection() -> None:
@@ -235,14 +253,15 @@ async def test_refused_connection() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     async with client() as http:
-        with pytest.raises(httpx.ConnectError, match="refused"):
-            await http.get(f"http://127.0.0.1:{port}/a")
+        with pytest.raises(ConnectError, match="refused"):
+            await fetch(http, "GET", f"http://127.0.0.1:{port}/a")
 
 
 async def test_header_values_cannot_inject_lines() -> None:
     async with scripted(answering(OK)) as server, client() as http:
-        with pytest.raises(httpx.HTTPError):
-            await http.get(f"http://{server.address}/a", headers={"X-A": "b\r\nX-Injected: 1"})
+        injected = {"X-A": "b\r\nX-Injected: 1"}
+        with pytest.raises(RequestError, match="line break"):
+            await fetch(http, "GET", f"http://{server.address}/a", headers=injected)
     assert not any(b"x-injected" in r.lower() for r in server.requests)
 
 
@@ -278,61 +297,144 @@ async def test_registry_errors_name_the_blob_when_the_body_is_cut_short(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == []  # no staging folder left behind
 
 
-@contextmanager
-def forward_proxy() -> Iterator[tuple[str, list[str]]]:
-    """An HTTP forward proxy (absolute-form requests) that records what it forwarded."""
-    seen: list[str] = []
-
-    class Forward(BaseHTTPRequestHandler):
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            seen.append(f"{self.command} {self.path}")
-            headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in ("host", "proxy-connection")}  # fmt: skip
-            answer = httpx.request(self.command, self.path, headers=headers, content=body,
-                                   trust_env=False)  # fmt: skip
-            self.send_response(answer.status_code)
-            for key, value in answer.headers.items():
-                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(answer.content)))
-            self.end_headers()
-            self.wfile.write(answer.content)
-
-        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = _handle
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def proxy_environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    """Only the proxy variables given here are set, upper-case."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.mark.registry
-async def test_proxies_from_the_environment_still_apply(
+async def test_a_registry_reached_only_through_the_http_proxy(
     registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`HTTP_PROXY` keeps working: httpx routes those URLs through its own proxy transport."""
+    """`registry.test` resolves nowhere: the pull works only because `HTTP_PROXY` is used,
+    and the proxy gets the credentials written in it."""
     app = Path(__file__).parent / "testdata" / "app" / "base"
-    ref = Reference.parse(f"{registry}/proxied/app:v1")
     async with Registry(registry, insecure=True, docker_config=False) as direct:
-        pushed = await oci.push(direct, ref, app)
-    with forward_proxy() as (proxy, seen):
-        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HTTP_PROXY", proxy)
-        async with Registry(registry, insecure=True, docker_config=False) as proxied:
-            pulled = await oci.pull(proxied, ref, tmp_path / "out")
+        pushed = await oci.push(direct, Reference.parse(f"{registry}/proxied/app:v1"), app)
+    port = registry.rpartition(":")[2]
+    name = f"{PROXIED_HOST}:{port}"
+    with http_proxy({name: registry}, user="ci:p@ss word") as proxy:
+        address = proxy.url.replace("://", "://ci:p%40ss%20word@")
+        proxy_environment(monkeypatch, HTTP_PROXY=address, NO_PROXY="example.com")
+        async with Registry(name, insecure=True, docker_config=False) as proxied:
+            pulled = await oci.pull(proxied, Reference.parse(f"{name}/proxied/app:v1"),
+                                    tmp_path / "out")  # fmt: skip
     assert pulled.digest == pushed.digest
-    assert f"GET http://{registry}/v2/proxied/app/manifests/v1" in seen
-    assert any("/blobs/sha256:" in line for line in seen)
+    assert (tmp_path / "out" / "kustomization.yaml").read_bytes() == (
+        app / "kustomization.yaml"
+    ).read_bytes()
+    assert f"GET http://{name}/v2/proxied/app/manifests/v1" in proxy.seen
+    assert any("/blobs/sha256:" in line for line in proxy.seen)
+    assert set(proxy.credentials) == {"ci:p@ss word"}
+
+
+@pytest.mark.registry
+async def test_a_proxy_refusing_the_credentials_is_reported_without_them(
+    registry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"{PROXIED_HOST}:{registry.rpartition(':')[2]}"
+    with http_proxy({name: registry}, user="ci:right") as proxy:
+        proxy_environment(monkeypatch, HTTP_PROXY=proxy.url.replace("://", "://ci:wrong@"))
+        async with Registry(name, insecure=True, retries=0, docker_config=False) as proxied:
+            with pytest.raises(oci.RegistryError, match="Proxy Authentication Required") as caught:
+                await proxied.fetch_manifest(Reference.parse(f"{name}/proxied/app:v1"))
+    assert caught.value.status == 407
+    assert "wrong" not in str(caught.value)
+    assert proxy.credentials == ["ci:wrong"]
+
+
+@pytest.mark.parametrize(
+    ("url", "no_proxy", "proxied"),
+    [
+        ("http://registry.test:5000/v2/", "", True),
+        ("http://127.0.0.1:5000/v2/", "", False),  # loopback never goes through a proxy
+        ("http://localhost:5000/v2/", "", False),
+        ("http://[::1]:5000/v2/", "", False),
+        ("http://registry.test/v2/", "*", False),
+        ("http://registry.test/v2/", "example.com, registry.test", False),
+        ("http://registry.test/v2/", "test", False),  # a domain covers its subdomains
+        ("http://notregistry.test/v2/", "registry.test", True),
+        ("http://registry.test/v2/", ".registry.test", True),  # only subdomains
+        ("http://eu.registry.test/v2/", ".registry.test", False),
+        ("http://registry.test/v2/", "*.registry.test", True),
+        ("http://eu.registry.test/v2/", "*.registry.test", False),
+        ("http://registry.test:5000/v2/", "registry.test:5001", True),
+        ("http://registry.test:5000/v2/", "registry.test:5000", False),
+        ("http://10.1.2.3/v2/", "10.0.0.0/8", False),
+        ("http://11.1.2.3/v2/", "10.0.0.0/8", True),
+        ("http://10.1.2.3:5000/v2/", "10.1.2.3", False),
+        ("http://[2001:db8::1]:5000/v2/", "2001:db8::/32", False),
+        ("http://[2001:db8::1]:5000/v2/", "[2001:db8::1]:5000", False),
+        ("https://registry.test/v2/", "", False),  # no HTTPS_PROXY
+    ],
+)
+def test_which_urls_go_through_the_proxy(url: str, no_proxy: str, proxied: bool) -> None:
+    proxies = Proxies("http://proxy.test:3128", None, no_proxy)
+    assert (proxies.select(_URL(url)) is not None) is proxied
+
+
+def test_proxy_variables_are_read_as_go_reads_them() -> None:
+    found = Proxies.from_environment(
+        {"HTTP_PROXY": "upper:3128", "http_proxy": "lower:3128", "all_proxy": "every:1080"}
+    )
+    http = found.select(_URL("http://registry.test/"))
+    https = found.select(_URL("https://registry.test/"))
+    assert http is not None
+    assert https is not None
+    assert (http.host, http.port) == ("upper", 3128)  # no scheme: http://; upper-case first
+    assert (https.host, https.port) == ("every", 1080)  # ALL_PROXY where nothing else is set
+
+
+async def test_a_proxy_scheme_that_is_not_supported_is_an_error_that_says_so() -> None:
+    proxies = Proxies(None, "socks5://proxy.test:1080")
+    async with Client(ssl.create_default_context, proxies=proxies) as http:
+        with pytest.raises(RequestError, match="proxy scheme 'socks5' is not supported"):
+            await http.request("GET", "https://registry.test/v2/")
+
+
+async def test_a_redirect_to_another_host_does_not_carry_the_authorization() -> None:
+    async with scripted(answering(OK)) as store:
+        moved = b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://%s/blob?sig=x\r\n" % (
+            store.address.encode()
+        )
+        async with (
+            scripted(answering(moved + b"Content-Length: 0\r\n\r\n")) as origin,
+            client() as http,
+        ):
+            response = await fetch(http, "GET", f"http://{origin.address}/v2/a/blobs/b",
+                                   headers={"Authorization": "Bearer secret"})  # fmt: skip
+    assert response.text == "hello"
+    assert b"authorization: bearer secret" in origin.requests[0].lower()
+    assert store.requests[0].startswith(b"GET /blob?sig=x HTTP/1.1\r\n")
+    assert b"authorization" not in store.requests[0].lower()
+
+
+async def test_a_redirect_on_the_same_host_keeps_it_and_its_connection() -> None:
+    moved = b"HTTP/1.1 302 Found\r\nLocation: /other\r\nContent-Length: 4\r\n\r\nmove"
+    seen_other = b"HTTP/1.1 303 See Other\r\nLocation: /final\r\nContent-Length: 0\r\n\r\n"
+    async with scripted(answering(moved, seen_other, OK)) as server, client() as http:
+        response = await fetch(http, "PUT", f"http://{server.address}/start", content=b"data",
+                               headers={"Authorization": "Basic abc"})  # fmt: skip
+    assert response.text == "hello"
+    assert server.connections == 1
+    # 302 keeps a PUT a PUT, with its body; 303 turns it into a GET without one.
+    assert server.requests[1].startswith(b"PUT /other HTTP/1.1\r\n")
+    assert server.requests[1].endswith(b"\r\n\r\ndata")
+    assert server.requests[2].startswith(b"GET /final HTTP/1.1\r\n")
+    assert b"content-length" not in server.requests[2].lower()
+    assert all(b"authorization: basic abc" in r.lower() for r in server.requests)
+
+
+async def test_endless_redirects_end_in_an_error() -> None:
+    again = b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n"
+    async with scripted(answering(*[again] * 30)) as server, client() as http:
+        with pytest.raises(RequestError, match="more than 20 redirects"):
+            await http.request("GET", f"http://{server.address}/start")
+    assert len(server.requests) == 21
 
 
 def endless(head: bytes, seen: list[bytes]) -> Handler:
@@ -415,7 +517,7 @@ async def test_the_write_timeout_applies_to_each_write_not_the_whole_upload() ->
     body = b"x" * (24 << 20)  # beyond what the sockets buffer, so writes wait for the reader
     reads: list[int] = []
     async with serve(slow_reader(0.01, reads=reads)) as server, client(timeout=0.5) as http:
-        response = await http.put(f"http://{server.address}/upload", content=body)
+        response = await fetch(http, "PUT", f"http://{server.address}/upload", content=body)
     assert response.text == "hello"
     assert sum(reads) == len(body)
     # The server paused after every read: the upload outlasted the timeout, and was not cut off.
@@ -425,5 +527,5 @@ async def test_the_write_timeout_applies_to_each_write_not_the_whole_upload() ->
 async def test_an_upload_the_server_stops_reading_times_out() -> None:
     body = b"x" * (24 << 20)
     async with serve(slow_reader(0, stop_after=1 << 20)) as server, client(timeout=0.5) as http:
-        with pytest.raises(httpx.WriteTimeout):
-            await http.put(f"http://{server.address}/upload", content=body)
+        with pytest.raises(WriteTimeout):
+            await fetch(http, "PUT", f"http://{server.address}/upload", content=body)

@@ -9,8 +9,10 @@ import pytest
 
 from tidegate import oci
 from tidegate.oci import OCIError, Reference, Registry
-from tidegate.testing._certs import PKI, write_pki
+from tidegate.testing._certs import PKI, PROXIED_HOST, write_pki
 from tidegate.testing._registry_auth import start_registry, stop_registry
+
+from .proxy import http_proxy
 
 pytestmark = pytest.mark.services
 
@@ -68,3 +70,43 @@ async def test_client_certificate(mtls_registry: str, pki: PKI, tmp_path: Path) 
     ) as client:
         pushed = await oci.push(client, target, APP)
         assert (await oci.pull(client, target, tmp_path / "out")).digest == pushed.digest
+
+
+def _no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+async def test_https_registry_through_a_connect_tunnel(
+    tls_registry: str, pki: PKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`registry.test` resolves nowhere: only a tunnel through `HTTPS_PROXY` reaches it, and
+    its certificate is checked for that name, end to end through the proxy."""
+    name = f"{PROXIED_HOST}:{tls_registry.rpartition(':')[2]}"
+    target = Reference.parse(f"{name}/tunnel/app:v1")
+    _no_proxy_settings(monkeypatch)
+    with http_proxy({name: tls_registry}, user="ci:secret") as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("://", "://ci:secret@"))
+        async with Registry(name, ca_file=pki.ca_cert, docker_config=False) as client:
+            pushed = await oci.push(client, target, APP)
+            pulled = await oci.pull(client, target, tmp_path / "out")
+    assert pulled.digest == pushed.digest
+    assert (tmp_path / "out" / "kustomization.yaml").is_file()
+    assert proxy.seen
+    assert set(proxy.seen) == {f"CONNECT {name}"}  # nothing but tunnels: the proxy sees no URL
+    assert set(proxy.credentials) == {"ci:secret"}
+
+
+async def test_a_tunnel_refused_for_credentials_fails_at_once_without_naming_them(
+    tls_registry: str, pki: PKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"{PROXIED_HOST}:{tls_registry.rpartition(':')[2]}"
+    _no_proxy_settings(monkeypatch)
+    with http_proxy({name: tls_registry}, user="ci:secret") as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("://", "://ci:guess@"))
+        async with Registry(name, ca_file=pki.ca_cert, docker_config=False) as client:
+            with pytest.raises(OCIError, match=r"refused a tunnel to .*: 407") as caught:
+                await client.fetch_manifest(Reference.parse(f"{name}/tunnel/app:v1"))
+    assert "guess" not in str(caught.value)
+    assert len(proxy.seen) == 1  # not retried: other credentials will not come by waiting

@@ -1,4 +1,4 @@
-"""An OCI distribution client on httpx: auth, blobs, manifests, tags, referrers."""
+"""An OCI distribution client: auth, blobs, manifests, tags, referrers."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
-from urllib.request import getproxies
-
-import httpx
 
 from tidegate import __version__
 
@@ -26,7 +23,7 @@ from ._errors import (
     OCIError,
     RegistryError,
 )
-from ._http import Transport
+from ._http import Body, Client, HTTPError, Response, TooLarge, TransportError
 from ._reference import Reference
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -103,11 +100,9 @@ class Registry:
         self._docker_config = docker_config and credentials is None
         self._session = _Session()
         make_tls = (lambda: tls) if tls else (lambda: _tls_context(ca_file, client_cert))
-        self._http = httpx.AsyncClient(
-            transport=Transport(make_tls),
-            mounts=_environment_proxies(make_tls),
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=True,
+        self._http = Client(
+            make_tls,
+            timeout=timeout,
             # Blobs are compressed already; and an answer read whole is bounded by its size
             # as sent, which a compressed answer could exceed many times over once inflated.
             headers={"User-Agent": f"tidegate/{__version__}", "Accept-Encoding": "identity"},
@@ -325,7 +320,7 @@ class Registry:
                 out.write(chunk)
                 if progress:
                     progress(len(chunk), max_size or 0)
-        except httpx.TransportError as exc:
+        except HTTPError as exc:
             raise OCIError(f"failed to download blob {digest} of '{ref.name}': {exc}") from exc
         finally:
             await response.aclose()
@@ -351,9 +346,9 @@ class Registry:
         write: bool = False,
         extra_scope: str | None = None,
         headers: dict[str, str] | None = None,
-        content: bytes | Callable[[], AsyncIterator[bytes]] | None = None,
+        content: Body = None,
         stream: bool = False,
-    ) -> httpx.Response:
+    ) -> Response:
         url = path if path.startswith(("http://", "https://")) else self.base + path
         scope = f"repository:{ref.repository}:{'pull,push' if write else 'pull'}"
         if extra_scope:
@@ -365,19 +360,17 @@ class Registry:
             authorization = self._authorization(scope)
             if authorization:
                 request_headers["Authorization"] = authorization
-            body = content() if callable(content) else content
             try:
-                request = self._http.build_request(
-                    method, url, headers=request_headers, content=body
+                response = await self._http.request(
+                    method, url, headers=request_headers, content=content
                 )
-                response = await self._http.send(request, stream=True)
                 if not stream:
                     try:
                         await _read_bounded(response, f"'{ref}'")
                     except OCIError:
                         if response.status_code < 400:
                             raise  # else the status is the error to report
-            except (httpx.TransportError, ssl.SSLError) as exc:
+            except (TransportError, ssl.SSLError) as exc:
                 if _tls_failure(exc):  # a certificate problem does not go away by retrying
                     raise OCIError(f"TLS with {self.host} failed for '{ref}': {exc}") from exc
                 if attempt < self.retries:
@@ -385,6 +378,8 @@ class Registry:
                     await _backoff(attempt, None)
                     continue
                 raise OCIError(f"failed to reach {self.host} for '{ref}': {exc}") from exc
+            except HTTPError as exc:  # the request itself cannot be made: retrying is no use
+                raise OCIError(f"cannot ask {self.host} for '{ref}': {exc}") from exc
             if response.status_code == 401 and not authenticated:
                 challenge = response.headers.get("WWW-Authenticate", "")
                 await response.aclose()
@@ -453,11 +448,15 @@ class Registry:
         headers: dict[str, str] | None = None,
         data: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        fields = dict(headers or {})
+        body = None
+        if data is not None:
+            body = urlencode(data).encode()
+            fields["Content-Type"] = "application/x-www-form-urlencoded"
         try:
-            request = self._http.build_request(method, url, headers=headers, data=data)
-            response = await self._http.send(request, stream=True)
+            response = await self._http.request(method, url, headers=fields, content=body)
             await _read_bounded(response, f"the token service of {self.host}")
-        except httpx.TransportError as exc:
+        except HTTPError as exc:
             raise OCIError(f"failed to reach the token service of {self.host}: {exc}") from exc
         if response.status_code != 200:
             code, message = _error_detail(response)
@@ -467,13 +466,13 @@ class Registry:
             )  # fmt: skip
         return _json(response.content, ref)
 
-    async def _expect(self, response: httpx.Response, ref: Reference, status: int) -> None:
+    async def _expect(self, response: Response, ref: Reference, status: int) -> None:
         if response.status_code == status:
             return
         try:
             await _read_bounded(response, f"'{ref}'")
             code, message = _error_detail(response)
-        except (OCIError, httpx.TransportError, httpx.StreamError):
+        except (OCIError, HTTPError):
             code, message = "", ""  # an error page too large or cut short: the status tells
         await response.aclose()
         kind: type[RegistryError] = RegistryError
@@ -487,57 +486,15 @@ class Registry:
             if not message and error.get("error") == "insufficient_scope":
                 message = f"access to repository '{ref.repository}' not granted"
             elif not message:
-                sent = "Authorization" in response.request.headers
+                sent = "Authorization" in response.request_headers
                 message = "credentials rejected" if sent else "authentication required"
         raise kind(str(ref), response.status_code, code, message or response.reason_phrase)
 
-    def _location(self, response: httpx.Response, ref: Reference) -> str:
+    def _location(self, response: Response, ref: Reference) -> str:
         location = response.headers.get("Location")
         if not location:
             raise RegistryError(str(ref), response.status_code, "", "upload without Location")
         return str(urljoin(self.base + "/", str(location)))
-
-
-def _environment_proxies(
-    tls: Callable[[], ssl.SSLContext],
-) -> dict[str, httpx.AsyncBaseTransport | None]:
-    """`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`, read as httpx reads them (it
-    leaves them to the caller when it is given a transport): proxied URLs go through httpx's
-    own proxy transport, the rest (`None`) through ours."""
-    found = getproxies()
-    proxies: dict[str, str] = {}
-    for scheme in ("http", "https", "all"):
-        if found.get(scheme):
-            url = found[scheme]
-            proxies[f"{scheme}://"] = url if "://" in url else f"http://{url}"
-    if not proxies:
-        return {}
-    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
-    for host in (h.strip() for h in found.get("no", "").split(",")):
-        if host == "*":
-            return {}
-        if not host:
-            continue
-        if "://" in host:
-            mounts[host] = None
-        elif host.lower() == "localhost" or _is_ip_address(bare := host.strip("[]")):
-            mounts[f"all://[{bare}]" if ":" in bare else f"all://{host}"] = None
-        else:
-            mounts[f"all://*{host}"] = None
-    context = tls()
-    for pattern, url in proxies.items():
-        mounts[pattern] = httpx.AsyncHTTPTransport(proxy=url, verify=context)
-    return mounts
-
-
-def _is_ip_address(host: str) -> bool:
-    import ipaddress  # here: only NO_PROXY entries need it
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _tls_context(
@@ -559,8 +516,8 @@ def _tls_failure(exc: BaseException) -> bool:
 
 
 def _with_query(url: str, extra: dict[str, str]) -> str:
-    """Add parameters to a URL that may already carry a query (upload `Location`s do:
-    httpx's `params=` would replace that query instead of extending it)."""
+    """Add parameters to a URL that may already carry a query: upload `Location`s do, and
+    the registry needs that query back as it was."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True) + list(extra.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
@@ -587,44 +544,24 @@ def _next_link(header: str | None) -> str | None:
     return None
 
 
-async def _read_bounded(response: httpx.Response, what: str) -> None:
+async def _read_bounded(response: Response, what: str) -> None:
     """Read an answer whole (into `response.content`), refusing more than `MAX_ANSWER` bytes:
     a registry cannot make the client hold an endless manifest or error page in memory."""
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
     if encoding not in ("", "identity"):
         # Asked for identity: a compressed answer could inflate past any limit set here.
         await response.aclose()
         raise OCIError(f"{what}: answer with Content-Encoding '{encoding}', not asked for")
-    response.stream = _Bounded(response.stream, what)
     try:
-        await response.aread()
-    except BaseException:
-        await response.aclose()
-        raise
+        await response.aread(MAX_ANSWER)
+    except TooLarge:
+        raise OCIError(f"{what}: the registry's answer exceeds {MAX_ANSWER} bytes") from None
 
 
-class _Bounded(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, what: str) -> None:
-        assert isinstance(inner, httpx.AsyncByteStream)
-        self.inner = inner
-        self.what = what
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        total = 0
-        async for chunk in self.inner:
-            total += len(chunk)
-            if total > MAX_ANSWER:
-                raise OCIError(f"{self.what}: the registry's answer exceeds {MAX_ANSWER} bytes")
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def _error_detail(response: httpx.Response) -> tuple[str, str]:
+def _error_detail(response: Response) -> tuple[str, str]:
     try:
         errors = response.json().get("errors") or []
-    except (ValueError, AttributeError, httpx.ResponseNotRead):
+    except (ValueError, AttributeError, RuntimeError):
         return "", ""
     if not errors or not isinstance(errors[0], dict):
         return "", ""

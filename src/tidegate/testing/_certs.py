@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 # The first address of the apiserver's --service-cluster-ip-range: the `kubernetes` Service.
 SERVICE_IP = "10.0.0.1"
+PROXIED_HOST = "registry.test"
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ def write_pki(folder: Path) -> PKI:
             x509.DNSName("kubernetes.default"),
             x509.DNSName("kubernetes.default.svc"),
             x509.DNSName("kubernetes.default.svc.cluster.local"),
+            # A name no resolver knows (RFC 6761): only a test proxy can reach it.
+            x509.DNSName(PROXIED_HOST),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             x509.IPAddress(ipaddress.ip_address(SERVICE_IP)),
         ],
