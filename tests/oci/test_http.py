@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from tidegate import oci
-from tidegate.oci import OCIError, Reference, Registry
-from tidegate.oci._http import (
+from tidegate._http import (
     _URL,
     MAX_HEAD,
     Client,
@@ -30,6 +29,7 @@ from tidegate.oci._http import (
     Response,
     WriteTimeout,
 )
+from tidegate.oci import OCIError, Reference, Registry
 from tidegate.testing._certs import PROXIED_HOST
 
 from .proxy import http_proxy

@@ -69,8 +69,6 @@ async def run(options: Options, *, started: asyncio.Event | None = None) -> None
     client = await kube.Client.connect(
         options.kubeconfig, options.context, qps=options.qps, burst=options.burst
     )
-    # Request lines are for debugging; the controllers log what users need.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     metrics = Metrics()
     informers = InformerSet(client)
     servers: list[ArtifactServer | ProbeServer] = []

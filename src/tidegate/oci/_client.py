@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from tidegate import __version__
+from tidegate._http import Body, Client, HTTPError, Response, TooLarge, TransportError
 
 from ._auth import Challenge, Credentials, docker_credentials
 from ._errors import (
@@ -23,7 +24,6 @@ from ._errors import (
     OCIError,
     RegistryError,
 )
-from ._http import Body, Client, HTTPError, Response, TooLarge, TransportError
 from ._reference import Reference
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -1,8 +1,10 @@
-"""HTTP/1.1 on asyncio streams: what the registry client speaks.
+"""HTTP/1.1 on asyncio streams: what the registry client and the Kustomization controller's
+artifact downloads speak.
 
 A command line pays for every module it imports before its first request, and httpx (with
 httpcore, anyio, h11, and urllib.request for its proxy settings) costs 30-50 ms of a pull
-that takes 300. This module is a registry conversation's HTTP and no more:
+that takes 300. This module is what talking to a registry or an artifact server needs, and
+no more:
 
 - connections kept alive per host, request bodies of known length or chunked, response
   bodies framed by `Content-Length`, chunked, or read to the end of the connection;
