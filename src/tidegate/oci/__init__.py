@@ -1,6 +1,6 @@
 """OCI registries and Flux artifacts.
 
-`Registry` is a distribution client on httpx (auth from challenges, docker config and
+`Registry` is a distribution client on `tidegate._http` (auth from challenges, docker config and
 credential helpers; blobs, manifests, tags, referrers; digests checked on every read).
 `push`, `pull`, `tag`, `list_artifacts` and `diff` work with artifacts in Flux's format.
 """
