@@ -10,8 +10,8 @@ no more:
   bodies framed by `Content-Length`, chunked, or read to the end of the connection;
 - redirects followed as httpx and browsers follow them, without the `Authorization` header
   once one leads to another origin (a registry's token never goes to a blob store);
-- proxies from `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` read as Go, and so flux, reads them
-  (`ALL_PROXY` as curl reads it): plain-HTTP URLs are forwarded, HTTPS URLs tunnelled with
+- proxies from `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` read as Go, and so flux, reads them:
+  plain-HTTP URLs are forwarded, HTTPS URLs tunnelled with
   `CONNECT`;
 - a timeout for connecting, for each read, and for each MiB sent.
 
@@ -763,8 +763,8 @@ class Proxies:
     addresses never go through a proxy. `NO_PROXY` entries are comma-separated: `*` (no
     proxy at all), IP addresses, CIDR ranges, and domain names (`example.com` matches it
     and its subdomains, `.example.com` and `*.example.com` only the subdomains), each with
-    an optional `:port`. Like curl, `ALL_PROXY` serves either scheme that has no proxy of
-    its own.
+    an optional `:port`. `ALL_PROXY` is left alone, as Go leaves it: it often names a SOCKS
+    proxy, which flux would not use either.
     """
 
     def __init__(self, http: str | None, https: str | None, no_proxy: str = "") -> None:
@@ -780,9 +780,7 @@ class Proxies:
         def first(name: str) -> str | None:
             return env.get(name.upper()) or env.get(name.lower()) or None
 
-        every = first("all_proxy")
-        return cls(first("http_proxy") or every, first("https_proxy") or every,
-                   first("no_proxy") or "")  # fmt: skip
+        return cls(first("http_proxy"), first("https_proxy"), first("no_proxy") or "")
 
     def select(self, url: _URL) -> _Proxy | None:
         address = self.https if url.scheme == "https" else self.http
