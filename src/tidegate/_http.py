@@ -151,6 +151,9 @@ class Headers:
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
 
+    def add(self, name: str, value: str) -> None:
+        self._items.append((name, value))
+
 
 class _URL:
     """The parts of an http(s) URL a request needs."""
@@ -184,7 +187,9 @@ class _URL:
         return (self.scheme, self.host, self.port)
 
 
-def _authority(host: str, port: int, default: int) -> str:
+def _authority(host: str, port: int, default: int | None = None) -> str:
+    """`host:port` as a Host header or `CONNECT` target gives it; the port left out when it
+    is the scheme's `default`."""
     bracketed = f"[{host}]" if ":" in host else host
     return bracketed if port == default else f"{bracketed}:{port}"
 
@@ -324,24 +329,24 @@ class Client:
         self, method: str, url: _URL, fields: Mapping[str, str], content: Body
     ) -> Response:
         proxy = self.proxies.select(url)
-        forwarded = proxy is not None and url.scheme == "http"
+        # Plain HTTP through a proxy is forwarded (HTTPS goes through a tunnel, in `_open`).
+        forwarding = proxy if proxy is not None and url.scheme == "http" else None
         sent = Headers([("Host", url.authority), *fields.items()])
         if "accept" not in {k.lower() for k in fields}:
-            sent._items.append(("Accept", "*/*"))
+            sent.add("Accept", "*/*")
         if isinstance(content, bytes):
             if content or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-                sent._items.append(("Content-Length", str(len(content))))
+                sent.add("Content-Length", str(len(content)))
         elif content is not None:
-            sent._items.append(("Transfer-Encoding", "chunked"))
-        if forwarded and proxy and proxy.authorization:
-            sent._items.append(("Proxy-Authorization", proxy.authorization))
-        target = f"{url.scheme}://{url.authority}{url.target}" if forwarded else url.target
+            sent.add("Transfer-Encoding", "chunked")
+        target = url.target
+        key: _Key = (url.scheme, url.host, url.port, proxy.key if proxy else "")
+        if forwarding is not None:
+            if forwarding.authorization:
+                sent.add("Proxy-Authorization", forwarding.authorization)
+            target = f"{url.scheme}://{url.authority}{url.target}"
+            key = ("http", forwarding.host, forwarding.port, "forward")
         head = _request_head(method, target, sent)
-        key: _Key = (
-            ("http", proxy.host, proxy.port, "forward")
-            if forwarded and proxy
-            else (url.scheme, url.host, url.port, proxy.key if proxy else "")
-        )
         try:
             async with asyncio.timeout(self.timeout):
                 await self._slots.acquire()
@@ -481,10 +486,10 @@ class _Connection:
 
     async def tunnel(self, url: _URL, proxy: _Proxy, tls: ssl.SSLContext) -> None:
         """Ask the proxy for a tunnel to `url`'s host, and start TLS with that host in it."""
-        authority = f"[{url.host}]:{url.port}" if ":" in url.host else f"{url.host}:{url.port}"
+        authority = _authority(url.host, url.port)
         fields = Headers([("Host", authority)])
         if proxy.authorization:
-            fields._items.append(("Proxy-Authorization", proxy.authorization))
+            fields.add("Proxy-Authorization", proxy.authorization)
         self.writer.write(_request_head("CONNECT", authority, fields))
         _, status, reason, _ = await self.read_head()
         if not 200 <= status < 300:

@@ -15,6 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
+
+
+def proxy_environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    """Only the proxy variables given here are set (upper-case); the machine's are unset."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
 
 
 @dataclass

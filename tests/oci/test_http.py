@@ -32,7 +32,7 @@ from tidegate._http import (
 from tidegate.oci import OCIError, Reference, Registry
 from tidegate.testing._certs import PROXIED_HOST
 
-from .proxy import http_proxy
+from .proxy import http_proxy, proxy_environment
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -295,15 +295,6 @@ async def test_registry_errors_name_the_blob_when_the_body_is_cut_short(tmp_path
             await oci.pull(c, Reference.parse(f"{server.address}/app:v1"), tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # no staging folder left behind
-
-
-def proxy_environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
-    """Only the proxy variables given here are set, upper-case."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.mark.registry

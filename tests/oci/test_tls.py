@@ -12,7 +12,7 @@ from tidegate.oci import OCIError, Reference, Registry
 from tidegate.testing._certs import PKI, PROXIED_HOST, write_pki
 from tidegate.testing._registry_auth import start_registry, stop_registry
 
-from .proxy import http_proxy
+from .proxy import http_proxy, proxy_environment
 
 pytestmark = pytest.mark.services
 
@@ -72,12 +72,6 @@ async def test_client_certificate(mtls_registry: str, pki: PKI, tmp_path: Path) 
         assert (await oci.pull(client, target, tmp_path / "out")).digest == pushed.digest
 
 
-def _no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-
-
 async def test_https_registry_through_a_connect_tunnel(
     tls_registry: str, pki: PKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,9 +79,8 @@ async def test_https_registry_through_a_connect_tunnel(
     its certificate is checked for that name, end to end through the proxy."""
     name = f"{PROXIED_HOST}:{tls_registry.rpartition(':')[2]}"
     target = Reference.parse(f"{name}/tunnel/app:v1")
-    _no_proxy_settings(monkeypatch)
     with http_proxy({name: tls_registry}, user="ci:secret") as proxy:
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("://", "://ci:secret@"))
+        proxy_environment(monkeypatch, HTTPS_PROXY=proxy.url.replace("://", "://ci:secret@"))
         async with Registry(name, ca_file=pki.ca_cert, docker_config=False) as client:
             pushed = await oci.push(client, target, APP)
             pulled = await oci.pull(client, target, tmp_path / "out")
@@ -102,9 +95,8 @@ async def test_a_tunnel_refused_for_credentials_fails_at_once_without_naming_the
     tls_registry: str, pki: PKI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = f"{PROXIED_HOST}:{tls_registry.rpartition(':')[2]}"
-    _no_proxy_settings(monkeypatch)
     with http_proxy({name: tls_registry}, user="ci:secret") as proxy:
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("://", "://ci:guess@"))
+        proxy_environment(monkeypatch, HTTPS_PROXY=proxy.url.replace("://", "://ci:guess@"))
         async with Registry(name, ca_file=pki.ca_cert, docker_config=False) as client:
             with pytest.raises(OCIError, match=r"refused a tunnel to .*: 407") as caught:
                 await client.fetch_manifest(Reference.parse(f"{name}/tunnel/app:v1"))
